@@ -1,0 +1,38 @@
+# caseflow: two commands on a fresh machine.
+#   make demo   set up .venv if missing, then run a whole night on the samples
+#   make test   set up .venv if missing, then lint, type-check and run the tests
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest bench samples clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/caseflow demo
+
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/night.py --cases 1000000
+
+samples: $(STAMP)
+	$(BIN)/python scripts/make_samples.py --out data/samples
+
+clean:
+	rm -rf $(VENV) var out .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The repayment model as code: features, training, evaluation, registry, scoring."""

@@ -1,0 +1,1 @@
+"""caseflow's nightly pipeline: one module per stage, named by its verb."""

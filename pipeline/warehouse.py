@@ -1,0 +1,51 @@
+"""The DuckDB warehouse under the home folder, and the loader of the queries in ``sql/``.
+
+One query per file in ``sql/``, parameters as ``$name``; ``query()`` returns a polars frame.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+DEFAULT_HOME = Path("var")
+
+
+def resolve_home(home: Path | None) -> Path:
+    """``--home``, else ``CASEFLOW_HOME``, else ``./var`` (CONTRACT.md)."""
+    if home is not None:
+        return home
+    env = os.environ.get("CASEFLOW_HOME")
+    return Path(env) if env else DEFAULT_HOME
+
+
+@cache
+def sql_text(name: str) -> str:
+    """The text of ``sql/<name>.sql``."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def connect(home: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and if needed create) the warehouse in ``home``; the schema is applied on write."""
+    home.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=read_only)
+    # No extension downloads at run time: everything caseflow needs is built in.
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    if not read_only:
+        con.execute(sql_text("schema"))
+    return con
+
+
+def query(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run ``sql/<name>.sql`` with named parameters and return the result as a polars frame."""
+    return con.execute(sql_text(name), dict(params or {})).pl()
