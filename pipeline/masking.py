@@ -42,7 +42,9 @@ def mask_phone(value: str | None) -> str | None:
 
 def scrub_text(text: str) -> str:
     """Hide any run of 7+ digits in free text (error messages from libraries quote raw values)."""
-    return _DIGITS_RUN.sub(lambda m: m.group(0)[:2] + "*" * (len(m.group(0)) - 4) + m.group(0)[-2:], text)
+    return _DIGITS_RUN.sub(
+        lambda m: m.group(0)[:2] + "*" * (len(m.group(0)) - 4) + m.group(0)[-2:], text
+    )
 
 
 MASKERS = {"id_number": mask_id_number, "card_number": mask_card_number, "phone": mask_phone}
@@ -68,4 +70,9 @@ def mask_id_expr(col: str) -> pl.Expr:
 
 def mask_card_expr(col: str) -> pl.Expr:
     c = pl.col(col).str.replace_all(r"\s", "")
-    return pl.when(c.str.len_chars() > 4).then(pl.lit("****") + c.str.slice(-4)).otherwise(None).alias(col)
+    return (
+        pl.when(c.str.len_chars() > 4)
+        .then(pl.lit("****") + c.str.slice(-4))
+        .otherwise(None)
+        .alias(col)
+    )

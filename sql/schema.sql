@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS cases (
     address VARCHAR,
     province VARCHAR,
     city VARCHAR NOT NULL,
+    district VARCHAR,
     principal DECIMAL(18, 2) NOT NULL,
     amount_owed DECIMAL(18, 2) NOT NULL,
     days_overdue INTEGER NOT NULL,
@@ -127,4 +128,15 @@ CREATE TABLE IF NOT EXISTS holds (
     case_id VARCHAR NOT NULL,
     reason VARCHAR NOT NULL,
     PRIMARY KEY (business_date, client_id, case_id)
+);
+
+-- Every input row that failed validation, by night, so a re-run republishes the same rejected.csv.
+CREATE TABLE IF NOT EXISTS rejects (
+    business_date DATE NOT NULL,
+    file VARCHAR NOT NULL,
+    "row" BIGINT NOT NULL,
+    kind VARCHAR,
+    "column" VARCHAR NOT NULL,
+    rule VARCHAR NOT NULL,
+    value VARCHAR
 );

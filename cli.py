@@ -1,0 +1,231 @@
+"""caseflow's command line: each command parses options, makes one call into the library and turns
+the package's own errors into a clear message and an exit code (CONTRACT.md: 0 done, 1 the night
+failed and nothing was published, 2 bad usage). No business logic lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pipeline.errors import CaseflowError, UsageError
+from pipeline.masking import scrub_text
+from pipeline.warehouse import resolve_home
+
+app = typer.Typer(
+    help="caseflow: the nightly allocation of bank debt-collection cases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="The model registry: list, show, compare and promote versions.")
+app.add_typer(models_app, name="models")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+T = TypeVar("T")
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home", help="Home folder: warehouse, archive, models (default ./var or $CASEFLOW_HOME)."
+    ),
+]
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; a caseflow error becomes its message and exit code, never a traceback."""
+    try:
+        return action()
+    except CaseflowError as exc:
+        err.print(f"[bold red]error:[/] {scrub_text(str(exc))}")
+        raise typer.Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was published")
+        raise typer.Exit(code=1) from None
+    except Exception as exc:  # an unexpected failure: say so without quoting debtor data
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {scrub_text(str(exc))}")
+        raise typer.Exit(code=1) from None
+
+
+def _parse_date(value: str, option: str = "--date") -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r}: expected a date like 2026-11-23") from None
+
+
+def _stage_printer(quiet: bool) -> Callable[[str, float], None]:
+    def show(stage: str, seconds: float) -> None:
+        if quiet:
+            print(json.dumps({"stage": stage, "seconds": round(seconds, 3)}), file=sys.stderr)
+        else:
+            err.print(f"  [green]✓[/] {stage:<10} {seconds:6.2f} s")
+
+    return show
+
+
+@app.command()
+def run(
+    business_date: Annotated[
+        str, typer.Option("--date", help="Business date of the night, YYYY-MM-DD.")
+    ],
+    input_dir: Annotated[
+        Path, typer.Option("--input", help="Folder of the night's incoming files.")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder to publish the night's outputs into.")
+    ],
+    home: HomeOption = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Policy TOML (default: HOME/policy.toml if present)."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="Structured log lines only (for schedulers).")
+    ] = False,
+) -> None:
+    """Run one night: ingest, validate, load, score, decide, allocate and publish."""
+    from pipeline.run import run_night
+
+    def night() -> None:
+        day = _parse_date(business_date)
+        if policy is not None and not policy.exists():
+            raise UsageError(f"--policy {policy}: no such file")
+        summary = run_night(
+            day,
+            input_dir,
+            out_dir,
+            resolve_home(home),
+            policy_path=policy,
+            on_stage=_stage_printer(quiet),
+        )
+        _print_summary(summary.manifest, summary.out_dir, summary.warnings, quiet)
+
+    _guard(night)
+
+
+def _print_summary(
+    manifest: dict[str, Any], out_dir: Path, warnings: list[str], quiet: bool
+) -> None:
+    counts = manifest["counts"]
+    if quiet:
+        print(json.dumps({"run_id": manifest["run_id"], "outcome": "published", "counts": counts}))
+        return
+    for warning in warnings:
+        err.print(f"[bold yellow]warning:[/] {warning}")
+    out.print(
+        f"night {manifest['business_date']} published to {out_dir}: "
+        f"{counts['worked']} cases on {counts['collectors_with_work']} worklists "
+        f"({', '.join(f'{k} {v}' for k, v in counts['worked_by_channel'].items())}), "
+        f"{counts['held']} held, {counts['rows_rejected']} rows rejected"
+    )
+
+
+@app.command("load")
+def load_cmd(
+    business_date: Annotated[
+        str, typer.Option("--date", help="Business date of the files, YYYY-MM-DD.")
+    ],
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder of the night's files.")],
+    home: HomeOption = None,
+) -> None:
+    """Load one night's files into the warehouse without allocating (history backfill)."""
+    from pipeline.run import load_night
+
+    def do() -> None:
+        received, checked, stats = load_night(
+            input_dir, resolve_home(home), _parse_date(business_date)
+        )
+        out.print(
+            f"{business_date}: {sum(f.status == 'read' for f in received.files)} files read, "
+            f"{stats.cases_upserted} cases, {stats.payments_added} payments, "
+            f"{stats.contacts_added} notes loaded; {checked.rejects.height} rejects"
+        )
+
+    _guard(do)
+
+
+@app.command()
+def train(
+    home: HomeOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Train on history up to this date (default: all).")
+    ] = None,
+) -> None:
+    """Train a repayment model on the warehouse history and register it."""
+    from models.train import train as train_model
+
+    from pipeline import warehouse
+    from pipeline.locking import home_lock
+
+    def do() -> None:
+        where = resolve_home(home)
+        day = _parse_date(as_of, "--as-of") if as_of else None
+        with home_lock(where):
+            con = warehouse.connect(where)
+            try:
+                result = train_model(con, where, as_of=day)
+            finally:
+                con.close()
+        out.print(result.summary())
+
+    _guard(do)
+
+
+@app.command()
+def demo(
+    home: Annotated[Path, typer.Option("--home", help="Demo home folder (recreated).")] = Path(
+        "var/demo"
+    ),
+    out_dir: Annotated[Path, typer.Option("--out", help="Demo output folder.")] = Path("out/demo"),
+    samples: Annotated[Path, typer.Option("--samples", help="The samples folder.")] = Path(
+        "data/samples"
+    ),
+) -> None:
+    """Load the samples history, train, run tonight into a fresh home; say where things are."""
+    from pipeline.demo import run_demo
+
+    def do() -> None:
+        summary = run_demo(samples, home, out_dir, say=lambda text: err.print(text))
+        _print_summary(summary.manifest, summary.out_dir, summary.warnings, quiet=False)
+        out.print(f"worklists: {summary.out_dir / 'worklists'}")
+        out.print(f"report:    {summary.out_dir / 'report.html'}")
+
+    _guard(do)
+
+
+@models_app.command("list")
+def models_list(home: HomeOption = None) -> None:
+    """List trained versions; the champion is marked."""
+    from models.registry import Registry
+
+    def do() -> None:
+        for line in Registry(resolve_home(home)).describe_versions():
+            out.print(line)
+
+    _guard(do)
+
+
+@models_app.command("promote")
+def models_promote(version: str, home: HomeOption = None) -> None:
+    """Make VERSION the champion used by `caseflow run`."""
+    from models.registry import Registry
+
+    def do() -> None:
+        Registry(resolve_home(home)).promote(version)
+        out.print(f"{version} is now the champion")
+
+    _guard(do)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,157 @@
+"""assemble: turn the strategy's decisions and the allocation into the night's frames.
+
+Worklists (one row per case, a debtor's cases adjacent, best first), holds (every other case of
+tonight's book, with its reason) and the letter batch. Checks that every case of the book ends in
+exactly one place, so no case is lost silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from pipeline.allocate import OVER_CAPACITY, Allocation
+from pipeline.errors import CaseflowError
+from pipeline.masking import mask_card_expr, mask_id_expr
+from pipeline.policy import Policy
+from pipeline.strategy import action_for
+
+LETTER_NOT_ALLOWED = "letter not allowed for this case (R11-R13, R19)"
+
+WORKLIST_COLUMNS = (
+    "collector_id",
+    "collector_name",
+    "team",
+    "rank",
+    "case_id",
+    "client_id",
+    "customer_id",
+    "customer_name",
+    "phone",
+    "id_number",
+    "card_number",
+    "city",
+    "district",
+    "address",
+    "amount_owed",
+    "debtor_total_owed",
+    "days_overdue",
+    "overdue_stage",
+    "p_repay",
+    "expected_recovery",
+    "channel",
+    "action",
+    "reasons",
+    "call_window",
+    "return_date",
+    "extension_due",
+)
+
+
+@dataclass(frozen=True)
+class NightFrames:
+    worklists: pl.DataFrame
+    holds: pl.DataFrame
+    letters: pl.DataFrame
+
+
+def _ranked(worked: pl.DataFrame) -> pl.DataFrame:
+    """Rank within each collector: urgent first (promise due, extension due), then value."""
+    debtor_order = (
+        worked.group_by("collector_id", "debtor_key")
+        .agg(
+            pl.col("promise_due").fill_null(False).any().alias("_promise"),
+            pl.col("extension_due").any().alias("_extension"),
+            pl.col("value").first().alias("_value"),
+        )
+        .sort(
+            ["collector_id", "_promise", "_extension", "_value", "debtor_key"],
+            descending=[False, True, True, True, False],
+        )
+        .with_columns(_debtor_rank=pl.int_range(pl.len()).over("collector_id"))
+    )
+    return (
+        worked.join(debtor_order, on=["collector_id", "debtor_key"], how="left")
+        .sort(
+            ["collector_id", "_debtor_rank", "balance", "case_id"],
+            descending=[False, False, True, False],
+        )
+        .with_columns(rank=(pl.int_range(pl.len()).over("collector_id") + 1).cast(pl.Int32))
+        .drop("_promise", "_extension", "_value", "_debtor_rank")
+    )
+
+
+def assemble(
+    cases: pl.DataFrame,
+    debtors: pl.DataFrame,
+    allocation: Allocation,
+    roster: pl.DataFrame,
+    policy: Policy,
+) -> NightFrames:
+    """Build worklists, holds and letters from the decisions; see the module docstring."""
+    over = allocation.unassigned.with_columns(_over=pl.lit(True))
+    placed = (
+        cases.join(allocation.assigned, on="debtor_key", how="left")
+        .join(over, on="debtor_key", how="left")
+        .join(debtors.select("debtor_key", "debtor_total_owed"), on="debtor_key", how="left")
+    )
+    placed = placed.with_columns(
+        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
+        .then(pl.col("hold_reason"))
+        .when(pl.col("_over").fill_null(False))
+        .then(pl.lit(OVER_CAPACITY))
+        .when((pl.col("channel") == "letter") & ~pl.col("can_letter"))
+        .then(pl.lit(LETTER_NOT_ALLOWED))
+        .otherwise(None)
+    )
+    if placed.filter(pl.col("hold_reason").is_null() & pl.col("collector_id").is_null()).height:
+        raise CaseflowError("internal error: a case was neither allocated nor held")
+    worked = _ranked(placed.filter(pl.col("hold_reason").is_null()))
+    people = roster.select("collector_id", pl.col("name").alias("collector_name"), "team")
+    channel = pl.col("channel")
+    worklists = (
+        worked.join(people, on="collector_id", how="left")
+        .with_columns(
+            action=action_for(channel),
+            phone=pl.when(channel == "phone").then(pl.col("phone")).otherwise(None),
+            address=pl.when(channel != "phone").then(pl.col("address")).otherwise(None),
+            amount_owed=pl.col("balance").cast(pl.Float64),
+            debtor_total_owed=pl.col("debtor_total_owed").cast(pl.Float64),
+            call_window=pl.when(channel == "phone")
+            .then(pl.lit(policy.call_window))
+            .otherwise(None),
+        )
+        .with_columns(mask_id_expr("id_number"), mask_card_expr("card_number"))
+        .select(WORKLIST_COLUMNS)
+        .sort("collector_id", "rank")
+    )
+    holds = (
+        placed.filter(pl.col("hold_reason").is_not_null())
+        .select(
+            "client_id",
+            "case_id",
+            "customer_id",
+            pl.col("hold_reason").alias("reason"),
+            pl.when(pl.col("extension_due"))
+            .then(pl.lit("extension due"))
+            .otherwise(None)
+            .alias("detail"),
+        )
+        .sort("client_id", "case_id")
+    )
+    letters = (
+        worklists.filter(channel == "letter")
+        .select(
+            "client_id",
+            "case_id",
+            "customer_name",
+            "address",
+            "city",
+            "amount_owed",
+            (pl.col("client_id") + pl.lit("-") + pl.col("case_id")).alias("reference"),
+            "collector_id",
+        )
+        .sort("client_id", "case_id")
+    )
+    return NightFrames(worklists=worklists, holds=holds, letters=letters)

@@ -1,0 +1,273 @@
+"""load: put one night's valid rows into the warehouse, in one transaction.
+
+Cases are upserted by (client_id, case_id); payments and notes are appended without
+duplicates; a roster file replaces the roster; then the night's case state is snapshot by
+business date (what the model learns from) and payments that close a case mark it paid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+import duckdb
+import polars as pl
+
+from pipeline.warehouse import sql_text
+
+
+class FileRecord(Protocol):
+    """What load needs to know of a received file (ingest's ReceivedFile has these)."""
+
+    name: str
+    sha256: str
+    kind: str | None
+    status: str
+    rows: int
+    archived_path: str
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    cases_upserted: int
+    payments_added: int
+    payments_unknown_case: int
+    contacts_added: int
+    collectors: int | None  # None: no roster tonight, the previous one stays
+    cases_closed_paid: int
+    snapshot_rows: int
+
+
+CASE_COLUMNS = (
+    "client_id",
+    "case_id",
+    "batch_id",
+    "product",
+    "customer_id",
+    "customer_name",
+    "id_number",
+    "card_number",
+    "phone",
+    "address",
+    "province",
+    "city",
+    "district",
+    "principal",
+    "amount_owed",
+    "days_overdue",
+    "last_payment_date",
+    "last_payment_amount",
+    "handover_date",
+    "return_date",
+    "status",
+    "do_not_contact",
+)
+PAYMENT_COLUMNS = ("client_id", "payment_id", "case_id", "paid_on", "amount")
+CONTACT_COLUMNS = (
+    "client_id",
+    "note_id",
+    "case_id",
+    "collector_id",
+    "channel",
+    "contacted_at",
+    "outcome",
+    "promise_amount",
+    "promise_date",
+    "complaint",
+)
+COLLECTOR_COLUMNS = (
+    "collector_id",
+    "name",
+    "team",
+    "channel",
+    "cities",
+    "daily_capacity",
+    "active",
+)
+
+
+def _last_per_key(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Two files of one night may carry the same key: the later file (by name, then row) wins."""
+    return frame.sort(["_file", "_row"]).unique(subset=keys, keep="last", maintain_order=True)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object]) -> int:
+    # fetchall, not fetchone: DuckDB 2 refuses new work while a result is left unfinished
+    rows = con.execute(sql, dict(params)).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_date: date) -> int:
+    if cases.is_empty():
+        return 0
+    if "district" not in cases.columns:  # an optional column the contract added later
+        cases = cases.with_columns(pl.lit(None, dtype=pl.Utf8).alias("district"))
+    incoming = _last_per_key(cases, ["client_id", "case_id"]).select(
+        *CASE_COLUMNS,
+        pl.lit(business_date).alias("as_of"),
+        pl.col("_file").alias("source_file"),
+    )
+    con.register("incoming_cases", incoming.to_arrow())
+    con.execute("insert or replace into cases by name select * from incoming_cases")
+    con.unregister("incoming_cases")
+    return incoming.height
+
+
+def _append(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    keys: list[str],
+    business_date: date,
+) -> int:
+    """Append rows whose key the warehouse does not have yet; return how many were new."""
+    if frame.is_empty():
+        return 0
+    incoming = _last_per_key(frame, keys).select(
+        *columns, pl.lit(business_date).alias("business_date")
+    )
+    before = _count(con, f"select count(*) from {table}", {})
+    con.register("incoming_rows", incoming.to_arrow())
+    con.execute(f"insert or ignore into {table} by name select * from incoming_rows")
+    con.unregister("incoming_rows")
+    return _count(con, f"select count(*) from {table}", {}) - before
+
+
+def _replace_roster(
+    con: duckdb.DuckDBPyConnection, roster: pl.DataFrame, business_date: date
+) -> int:
+    incoming = _last_per_key(roster, ["collector_id"]).select(
+        *COLLECTOR_COLUMNS, pl.lit(business_date).alias("business_date")
+    )
+    con.execute("delete from collectors")
+    con.register("incoming_roster", incoming.to_arrow())
+    con.execute("insert into collectors by name select * from incoming_roster")
+    con.unregister("incoming_roster")
+    return incoming.height
+
+
+def _record_files(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[FileRecord],
+    business_date: date,
+    loaded: Mapping[str, int],
+    rejected: Mapping[str, int],
+) -> None:
+    now = datetime.now()
+    for f in files:
+        if f.status != "read":
+            continue  # a duplicate is already recorded; a refused file is received again next time
+        con.execute(
+            "insert or replace into received_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                f.sha256,
+                f.name,
+                f.kind,
+                business_date,
+                now,
+                f.archived_path,
+                f.rows,
+                loaded.get(f.name, 0),
+                rejected.get(f.name, 0),
+                "loaded",
+            ],
+        )
+
+
+def _rows_per_file(frames: Mapping[str, pl.DataFrame]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for frame in frames.values():
+        if frame.is_empty():
+            continue
+        for name, n in frame.group_by("_file").len().iter_rows():
+            counts[name] = counts.get(name, 0) + n
+    return counts
+
+
+def _store_rejects(
+    con: duckdb.DuckDBPyConnection, rejects: pl.DataFrame, business_date: date
+) -> None:
+    if rejects.is_empty():
+        return
+    frame = rejects.select("file", "row", "kind", "column", "rule", "value").with_columns(
+        pl.lit(business_date).alias("business_date")
+    )
+    con.register("incoming_rejects", frame.to_arrow())
+    con.execute("insert into rejects by name select * from incoming_rejects")
+    con.unregister("incoming_rejects")
+
+
+def load(
+    con: duckdb.DuckDBPyConnection,
+    frames: Mapping[str, pl.DataFrame],
+    rejects: pl.DataFrame,
+    files: Sequence[FileRecord],
+    business_date: date,
+) -> LoadStats:
+    """Load one night into the warehouse in one transaction: all of it, or none of it."""
+    params = {"business_date": business_date}
+    empty = pl.DataFrame()
+    con.execute("begin transaction")
+    try:
+        cases = _upsert_cases(con, frames.get("cases", empty), business_date)
+        payments = frames.get("payments", empty)
+        payments_added = _append(
+            con, "payments", payments, PAYMENT_COLUMNS, ["client_id", "payment_id"], business_date
+        )
+        contacts_added = _append(
+            con,
+            "contacts",
+            frames.get("contacts", empty),
+            CONTACT_COLUMNS,
+            ["client_id", "note_id"],
+            business_date,
+        )
+        roster = frames.get("collectors", empty)
+        collectors = None if roster.is_empty() else _replace_roster(con, roster, business_date)
+        con.execute("delete from case_snapshots where business_date = $business_date", params)
+        con.execute(f"insert into case_snapshots {sql_text('snapshot_cases')}", params)
+        closed = _count(
+            con,
+            "select count(*) from cases c join case_snapshots s using (client_id, case_id) "
+            "where s.business_date = $business_date and s.status = 'paid' and c.status = 'active'",
+            params,
+        )
+        con.execute(sql_text("close_paid_cases"), params)
+        unknown = _count(
+            con,
+            "select count(*) from payments p where p.business_date = $business_date and not exists "
+            "(select 1 from cases c where c.client_id = p.client_id and c.case_id = p.case_id)",
+            params,
+        )
+        snapshot_rows = _count(
+            con, "select count(*) from case_snapshots where business_date = $business_date", params
+        )
+        rejected_per_file = (
+            dict(rejects.group_by("file").agg(pl.col("row").n_unique()).iter_rows())
+            if not rejects.is_empty()
+            else {}
+        )
+        read_files = [f.name for f in files if f.status == "read"]
+        con.execute(
+            "delete from rejects "
+            "where business_date = $business_date and list_contains($files, file)",
+            {**params, "files": read_files},
+        )
+        _store_rejects(con, rejects, business_date)
+        _record_files(con, files, business_date, _rows_per_file(frames), rejected_per_file)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return LoadStats(
+        cases_upserted=cases,
+        payments_added=payments_added,
+        payments_unknown_case=unknown,
+        contacts_added=contacts_added,
+        collectors=collectors,
+        cases_closed_paid=closed,
+        snapshot_rows=snapshot_rows,
+    )

@@ -1,0 +1,136 @@
+"""The policy: channel costs, thresholds and rules in force, as a TOML file with defaults.
+
+Every setting has a default (the numbers of DOMAIN.md); a file only overrides what it names.
+Loading checks every key and value and names the offending key, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PolicyError
+
+CHANNELS = ("phone", "visit", "letter")
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """Cost of one unit of work, and the share of a debtor's expected payment it brings in."""
+
+    cost: float
+    effect: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    # Channel costs in yuan (phone an attempt, letter registered, visit) and effect multipliers.
+    phone: ChannelSettings = field(default_factory=lambda: ChannelSettings(cost=3.0, effect=1.0))
+    visit: ChannelSettings = field(default_factory=lambda: ChannelSettings(cost=200.0, effect=1.6))
+    letter: ChannelSettings = field(default_factory=lambda: ChannelSettings(cost=15.0, effect=0.4))
+    letter_min_amount: float = 1000.0  # R11: no letter at or below this amount owed
+    extension_notice_days: int = 3  # R3: request an extension this many days before expiry
+    cycle_days: int = 30  # R1: a case cycle is one month
+    call_window: str = "08:00-22:00"  # cn-2026: no contact 22:00-08:00
+    continuity_bonus: float = 0.10  # share of value added when a debtor stays with its collector
+    rule_pack: str = "cn-2026"
+
+    def channel(self, name: str) -> ChannelSettings:
+        value: ChannelSettings = getattr(self, name)
+        return value
+
+    def digest(self) -> str:
+        """SHA-256 of the effective policy: recorded in the manifest of every night."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+RULE_PACKS = ("cn-2026", "us-regf")
+
+
+def _check_number(key: str, value: Any, *, minimum: float, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(f"policy key '{key}': expected a number, got {value!r}")
+    if integer and not isinstance(value, int):
+        raise PolicyError(f"policy key '{key}': expected a whole number, got {value!r}")
+    if value < minimum:
+        raise PolicyError(f"policy key '{key}': must be at least {minimum}, got {value!r}")
+    return value
+
+
+def _channel(key: str, raw: Any, default: ChannelSettings) -> ChannelSettings:
+    if not isinstance(raw, dict):
+        raise PolicyError(
+            f"policy key '{key}': expected a table like [{key}] cost = ..., effect = ..."
+        )
+    unknown = set(raw) - {"cost", "effect"}
+    if unknown:
+        raise PolicyError(f"policy key '{key}.{sorted(unknown)[0]}': unknown setting")
+    cost = _check_number(f"{key}.cost", raw.get("cost", default.cost), minimum=0)
+    effect = _check_number(f"{key}.effect", raw.get("effect", default.effect), minimum=0)
+    return ChannelSettings(cost=float(cost), effect=float(effect))
+
+
+def _check_window(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(
+        r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d", value
+    ):
+        raise PolicyError(f"policy key 'call_window': expected 'HH:MM-HH:MM', got {value!r}")
+    return value
+
+
+def policy_from_mapping(raw: dict[str, Any]) -> Policy:
+    """Build a Policy from parsed TOML, checking every key and value."""
+    default = Policy()
+    known = {f.name for f in fields(Policy)}
+    for key in raw:
+        if key not in known:
+            raise PolicyError(
+                f"policy key '{key}': unknown setting (known: {', '.join(sorted(known))})"
+            )
+    changes: dict[str, Any] = {}
+    for name in CHANNELS:
+        if name in raw:
+            changes[name] = _channel(name, raw[name], default.channel(name))
+    if "letter_min_amount" in raw:
+        changes["letter_min_amount"] = float(
+            _check_number("letter_min_amount", raw["letter_min_amount"], minimum=0)
+        )
+    for key in ("extension_notice_days", "cycle_days"):
+        if key in raw:
+            changes[key] = int(_check_number(key, raw[key], minimum=1, integer=True))
+    if "continuity_bonus" in raw:
+        changes["continuity_bonus"] = float(
+            _check_number("continuity_bonus", raw["continuity_bonus"], minimum=0)
+        )
+    if "call_window" in raw:
+        changes["call_window"] = _check_window(raw["call_window"])
+    if "rule_pack" in raw:
+        if raw["rule_pack"] not in RULE_PACKS:
+            raise PolicyError(
+                f"policy key 'rule_pack': unknown pack {raw['rule_pack']!r} "
+                f"(known: {', '.join(RULE_PACKS)})"
+            )
+        changes["rule_pack"] = raw["rule_pack"]
+    return replace(default, **changes)
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The policy in ``path``, or the defaults when ``path`` is None or does not exist."""
+    if path is None or not path.exists():
+        return Policy()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{path}: not UTF-8 text") from None
+    try:
+        return policy_from_mapping(raw)
+    except PolicyError as exc:
+        raise PolicyError(f"{path}: {exc}") from None

@@ -1,0 +1,276 @@
+"""The night, stage by stage: ingest, validate, load, score, strategy, allocate, publish.
+
+This module only calls the stages in order, times them and records the run; each stage lives
+in its own module and can be run and tested alone.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+from models.score import Scores, score_night
+
+from pipeline import warehouse
+from pipeline.allocate import allocate
+from pipeline.assemble import NightFrames, assemble
+from pipeline.errors import UsageError
+from pipeline.ingest import IngestResult, ingest
+from pipeline.load import LoadStats, load
+from pipeline.locking import home_lock
+from pipeline.policy import Policy, load_policy
+from pipeline.publish import NightOutputs, publish
+from pipeline.report import build_report_data
+from pipeline.strategy import decide
+from pipeline.validate import Validated, validate
+
+StageCallback = Callable[[str, float], None]
+
+RULE_ADVICE = (
+    "no trained model yet: cases are ranked by the R6 rule (ability to pay, then days overdue); "
+    "run `caseflow train` once the warehouse holds history"
+)
+
+
+@dataclass
+class Timer:
+    """Wall time per stage, reported in the manifest and to the caller as each stage ends."""
+
+    on_stage: StageCallback | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - start
+        self.seconds[name] = round(elapsed, 3)
+        if self.on_stage is not None:
+            self.on_stage(name, elapsed)
+
+
+@dataclass(frozen=True)
+class NightSummary:
+    run_id: str
+    business_date: date
+    out_dir: Path
+    manifest: dict[str, Any]
+    warnings: list[str]
+
+
+def _ingest_and_load(
+    con: duckdb.DuckDBPyConnection, input_dir: Path, home: Path, business_date: date, timer: Timer
+) -> tuple[IngestResult, Validated, LoadStats]:
+    known = {r[0] for r in con.execute("select sha256 from received_files").fetchall()}
+    with timer.stage("ingest"):
+        received = ingest(input_dir, home, business_date, known)
+    with timer.stage("validate"):
+        checked = validate(received.tables, business_date)
+    with timer.stage("load"):
+        stats = load(con, checked.frames, checked.rejects, received.files, business_date)
+    return received, checked, stats
+
+
+def load_night(
+    input_dir: Path, home: Path, business_date: date, on_stage: StageCallback | None = None
+) -> tuple[IngestResult, Validated, LoadStats]:
+    """Ingest, validate and load one night's files without allocating (history backfill)."""
+    _check_input(input_dir)
+    with home_lock(home):
+        con = warehouse.connect(home)
+        try:
+            return _ingest_and_load(con, input_dir, home, business_date, Timer(on_stage))
+        finally:
+            con.close()
+
+
+def _check_input(input_dir: Path) -> None:
+    if not input_dir.is_dir():
+        raise UsageError(f"--input {input_dir}: no such folder")
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection, frames: NightFrames, run_id: str, business_date: date
+) -> None:
+    """Keep tonight's allocation and holds in the warehouse (continuity, export, explain)."""
+    params = {"business_date": business_date}
+    allocations = frames.worklists.select(
+        pl.lit(business_date).alias("business_date"),
+        pl.lit(run_id).alias("run_id"),
+        "client_id",
+        "case_id",
+        "customer_id",
+        "collector_id",
+        "channel",
+        "action",
+        "rank",
+        "p_repay",
+        "expected_recovery",
+    )
+    holds = frames.holds.select(
+        pl.lit(business_date).alias("business_date"),
+        pl.lit(run_id).alias("run_id"),
+        "client_id",
+        "case_id",
+        "reason",
+    )
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from allocations where business_date = $business_date", params)
+        con.execute("delete from holds where business_date = $business_date", params)
+        con.register("night_allocations", allocations.to_arrow())
+        con.register("night_holds", holds.to_arrow())
+        con.execute("insert into allocations by name select * from night_allocations")
+        con.execute("insert into holds by name select * from night_holds")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _counts(
+    received: IngestResult,
+    checked: Validated,
+    stats: LoadStats,
+    night: pl.DataFrame,
+    frames: NightFrames,
+) -> dict[str, Any]:
+    worked = frames.worklists
+    return {
+        "files": {
+            s: sum(f.status == s for f in received.files) for s in ("read", "duplicate", "refused")
+        },
+        "rows_rejected": checked.rejects.select(pl.struct("file", "row").n_unique()).item()
+        if not checked.rejects.is_empty()
+        else 0,
+        "rows_valid": {k: v.height for k, v in sorted(checked.frames.items())},
+        "loaded": {
+            "cases_upserted": stats.cases_upserted,
+            "payments_added": stats.payments_added,
+            "payments_for_unknown_cases": stats.payments_unknown_case,
+            "contacts_added": stats.contacts_added,
+            "cases_closed_paid": stats.cases_closed_paid,
+        },
+        "book": night.height,
+        "worked": worked.height,
+        "worked_by_channel": dict(sorted(worked.group_by("channel").len().iter_rows())),
+        "held": frames.holds.height,
+        "held_by_reason": dict(sorted(frames.holds.group_by("reason").len().iter_rows())),
+        "letters": frames.letters.height,
+        "collectors_with_work": worked.get_column("collector_id").n_unique(),
+        "expected_recovery": round(float(worked.get_column("expected_recovery").sum() or 0.0), 2),
+    }
+
+
+def run_night(
+    business_date: date,
+    input_dir: Path,
+    out_dir: Path,
+    home: Path,
+    *,
+    policy_path: Path | None = None,
+    on_stage: StageCallback | None = None,
+) -> NightSummary:
+    """Run one whole night and publish it into ``out_dir``; see CONTRACT.md."""
+    _check_input(input_dir)
+    policy = load_policy(policy_path if policy_path is not None else home / "policy.toml")
+    run_id = f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
+    started = datetime.now()
+    timer = Timer(on_stage)
+    with home_lock(home):
+        con = warehouse.connect(home)
+        try:
+            received, checked, stats = _ingest_and_load(con, input_dir, home, business_date, timer)
+            summary = _allocate_and_publish(
+                con,
+                home,
+                out_dir,
+                business_date,
+                run_id,
+                started,
+                policy,
+                timer,
+                (received, checked, stats),
+            )
+            con.execute("checkpoint")
+            return summary
+        finally:
+            con.close()
+
+
+def _allocate_and_publish(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    out_dir: Path,
+    business_date: date,
+    run_id: str,
+    started: datetime,
+    policy: Policy,
+    timer: Timer,
+    loaded: tuple[IngestResult, Validated, LoadStats],
+) -> NightSummary:
+    received, checked, stats = loaded
+    params = {"business_date": business_date}
+    with timer.stage("score"):
+        night = warehouse.query(con, "night_cases", params)
+        roster = warehouse.query(con, "roster", {})
+        scores: Scores = score_night(con, home, business_date)
+    with timer.stage("strategy"):
+        cases, debtors = decide(night, scores.frame, roster, policy, business_date)
+    with timer.stage("allocate"):
+        allocation = allocate(debtors, roster, policy)
+        frames = assemble(cases, debtors, allocation, roster, policy)
+    warnings = [] if scores.method == "model" else [RULE_ADVICE]
+    rejects = warehouse.query(con, "night_rejects", params)
+    manifest: dict[str, Any] = {
+        "run_id": run_id,
+        "business_date": business_date.isoformat(),
+        "started_at": started.isoformat(timespec="seconds"),
+        "inputs": [
+            {
+                "file": f.name,
+                "sha256": f.sha256,
+                "kind": f.kind,
+                "status": f.status,
+                "rows": f.rows,
+                "message": f.message,
+            }
+            for f in received.files
+        ],
+        "model": {
+            "method": scores.method,
+            "version": scores.model_version,
+            "sha256": scores.model_sha256,
+        },
+        "policy_sha256": policy.digest(),
+        "rule_pack": policy.rule_pack,
+        "counts": _counts(received, checked, stats, night, frames),
+        "warnings": warnings,
+    }
+    with timer.stage("publish"):
+        manifest["timings_seconds"] = dict(timer.seconds)
+        report = build_report_data(manifest, frames, roster, scores, rejects)
+        publish(
+            out_dir,
+            NightOutputs(
+                business_date=business_date,
+                run_id=run_id,
+                worklists=frames.worklists,
+                holds=frames.holds,
+                letters=frames.letters,
+                rejects=rejects,
+                roster=roster,
+                manifest=manifest,
+                report=report,
+            ),
+        )
+        _record(con, frames, run_id, business_date)
+    return NightSummary(run_id, business_date, out_dir, manifest, warnings)

@@ -1,0 +1,181 @@
+"""strategy: what each case MAY get (the rules) and what it SHOULD get (value).
+
+Rules first: a closed, disputed or legal case, a do-not-contact debtor or one with a promise not
+yet due is held with the reason. Then each channel's eligibility (phone needs a number; a visit
+needs an active visit collector covering the city; a letter needs more than the R11 threshold, an
+address that is the debtor's own (R12) and a verified debtor (R19)). Value decides among the
+channels that remain: p_repay x amount x channel effect - channel cost.
+
+Cases of one debtor (client_id, customer_id) share one decision: one channel, one collector.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from pipeline.policy import CHANNELS, Policy
+
+RIGHT_PARTY = ("right_party", "promise_to_pay", "refused", "paid_claimed", "visit_met")
+CLOSED_STATUSES = ("paid", "settled", "returned", "disputed", "legal")
+
+
+def overdue_stage(days: pl.Expr) -> pl.Expr:
+    """M0 (current), M1 (1-30 days) ... M6 (151-180), M7+ (over 180)."""
+    month = ((days - 1) // 30 + 1).clip(0, 7)
+    return (
+        pl.when(days <= 0)
+        .then(pl.lit("M0"))
+        .when(month >= 7)
+        .then(pl.lit("M7+"))
+        .otherwise(pl.lit("M") + month.cast(pl.Utf8))
+    )
+
+
+def _case_flags(night: pl.DataFrame, business_date: date, policy: Policy) -> pl.DataFrame:
+    bd = pl.lit(business_date)
+    notice = timedelta(days=policy.extension_notice_days)
+    invalid_number = pl.col("last_phone_outcomes").list.len().fill_null(0).eq(3) & pl.col(
+        "last_phone_outcomes"
+    ).list.eval(pl.element() == "wrong_number").list.all().fill_null(False)
+    return night.with_columns(
+        debtor_key=pl.col("client_id") + pl.lit("/") + pl.col("customer_id"),
+        overdue_stage=overdue_stage(pl.col("days_overdue")),
+        verified=pl.col("right_party_contacts") > 0,
+        phone_invalid=invalid_number,
+        promise_due=pl.col("last_promise_date") == bd,
+        promise_pending=pl.col("last_promise_date") > bd,
+        promise_broken=(pl.col("last_promise_date") < bd)
+        & (pl.col("last_promise_date") >= bd - timedelta(days=7))
+        & (pl.col("paid_recently") <= 0),
+        extension_due=(pl.col("return_date") >= bd) & (pl.col("return_date") <= bd + notice),
+        cycle=((bd - pl.col("handover_date")).dt.total_days() // policy.cycle_days).cast(pl.Int32),
+    )
+
+
+def _hold_reason(night: pl.DataFrame) -> pl.DataFrame:
+    """The reason a case is not worked tonight whatever the capacity (null: it may be worked)."""
+    person = night.group_by("debtor_key").agg(
+        pl.col("do_not_contact").any().alias("_debtor_dnc"),
+        pl.col("promise_pending").fill_null(False).any().alias("_debtor_promise"),
+    )
+    return (
+        night.join(person, on="debtor_key", how="left")
+        .with_columns(
+            hold_reason=pl.when(pl.col("status").is_in(CLOSED_STATUSES))
+            .then(pl.col("status"))
+            .when(pl.col("_debtor_dnc"))
+            .then(pl.lit("do-not-contact"))
+            .when(pl.col("_debtor_promise"))
+            .then(pl.lit("promise to pay not yet due"))
+            .otherwise(None)
+        )
+        .drop("_debtor_dnc", "_debtor_promise")
+    )
+
+
+def _eligibility(night: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    active = roster.filter(pl.col("active"))
+    visit_cities = (
+        active.filter(pl.col("channel") == "visit").explode("cities").get_column("cities").unique()
+    )
+    has = {c: active.filter(pl.col("channel") == c).height > 0 for c in CHANNELS}
+    return night.with_columns(
+        can_phone=pl.lit(has["phone"]) & pl.col("phone").is_not_null(),
+        can_visit=pl.lit(has["visit"])
+        & pl.col("city").is_in(visit_cities.implode())
+        & pl.col("address").is_not_null(),
+        # R11 amount threshold, R12 the address is the debtor's own (no returned mail),
+        # R13 only open accounts (closed ones are held), R19 only after identity is verified.
+        can_letter=pl.lit(has["letter"])
+        & (pl.col("balance") > policy.letter_min_amount)
+        & pl.col("address").is_not_null()
+        & (pl.col("last_letter_outcome").fill_null("") != "mail_returned")
+        & pl.col("verified"),
+    )
+
+
+def _debtor_values(workable: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """Expected net value of each channel for each debtor (null where it may not be used).
+
+    A call or a visit covers all of a debtor's cases at one cost; a letter is one per case.
+    """
+    er = pl.col("p_repay") * pl.col("balance")
+    phone, visit, letter = policy.phone, policy.visit, policy.letter
+    return workable.group_by("debtor_key").agg(
+        pl.len().alias("debtor_cases"),
+        pl.col("balance").sum().alias("debtor_total_owed"),
+        pl.when(pl.col("can_phone").any())
+        .then((er * phone.effect).sum() - phone.cost)
+        .alias("value_phone"),
+        pl.when(pl.col("can_visit").any())
+        .then((er * visit.effect).sum() - visit.cost)
+        .alias("value_visit"),
+        pl.when(pl.col("can_letter").any())
+        .then(((er * letter.effect) - letter.cost).filter(pl.col("can_letter")).sum())
+        .alias("value_letter"),
+        pl.col("can_letter").sum().alias("letter_cases"),
+        pl.col("promise_due").fill_null(False).any().alias("debtor_promise_due"),
+        pl.col("extension_due").any().alias("debtor_extension_due"),
+        pl.col("previous_collector_id").drop_nulls().first().alias("previous_collector_id"),
+        pl.col("city").sort_by("balance", descending=True).first().alias("debtor_city"),
+    )
+
+
+def decide(
+    night: pl.DataFrame,
+    scores: pl.DataFrame,
+    roster: pl.DataFrame,
+    policy: Policy,
+    business_date: date,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (cases with their hold reason and flags, debtors with a value per channel).
+
+    ``scores`` has client_id, case_id, p_repay, expected_recovery, reasons.
+    """
+    cases = _case_flags(night, business_date, policy)
+    cases = cases.join(scores, on=["client_id", "case_id"], how="left")
+    cases = _eligibility(_hold_reason(cases), roster, policy)
+    workable = cases.filter(pl.col("hold_reason").is_null())
+    debtors = _debtor_values(workable, policy)
+    # A debtor no channel may reach: held; unverified ones say so (R19), the rest need tracing.
+    reachable = debtors.select(
+        "debtor_key",
+        pl.any_horizontal(pl.col(f"value_{c}").is_not_null() for c in CHANNELS).alias("reachable"),
+    )
+    cases = (
+        cases.join(reachable, on="debtor_key", how="left")
+        .with_columns(
+            hold_reason=pl.when(pl.col("hold_reason").is_not_null())
+            .then(pl.col("hold_reason"))
+            .when(~pl.col("reachable").fill_null(False) & ~pl.col("verified"))
+            .then(pl.lit("unverified identity: no phone or visit to verify (trace)"))
+            .when(~pl.col("reachable").fill_null(False))
+            .then(pl.lit("no usable channel (trace)"))
+            .otherwise(None)
+        )
+        .drop("reachable")
+    )
+    return cases, debtors
+
+
+def action_for(channel: pl.Expr) -> pl.Expr:
+    """The first thing to do with a case on the worklist (R19: verify before collecting)."""
+    return (
+        pl.when(channel == "letter")
+        .then(pl.lit("send demand letter (registered mail)"))
+        .when(~pl.col("verified") & (channel == "phone"))
+        .then(pl.lit("first call: verify identity"))
+        .when(~pl.col("verified"))
+        .then(pl.lit("visit: verify identity first"))
+        .when((channel == "phone") & pl.col("phone_invalid"))
+        .then(pl.lit("trace: locate debtor via contacts (R20: no collection talk)"))
+        .when(pl.col("promise_due").fill_null(False))
+        .then(pl.lit("promise due today: confirm payment"))
+        .when(pl.col("promise_broken").fill_null(False))
+        .then(pl.lit("promise broken: follow up"))
+        .when(channel == "visit")
+        .then(pl.lit("visit: collect (carry contract, plan form, note form)"))
+        .otherwise(pl.lit("call: collect"))
+    )

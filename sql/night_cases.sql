@@ -1,0 +1,138 @@
+-- The night's book: every case still open at $business_date or closed tonight, with what the
+-- strategy needs: contact details, verification (R19), promises, complaints, and the collector
+-- who worked the debtor earlier in the current cycle (continuity).
+with
+
+snapshot as (
+    select * from case_snapshots where business_date = $business_date
+),
+
+previous as (
+    select client_id, case_id, status as previous_status
+    from case_snapshots
+    where business_date = (
+        select max(business_date) from case_snapshots where business_date < $business_date
+    )
+),
+
+notes as (
+    select *
+    from contacts
+    where contacted_at < $business_date + interval 1 day
+),
+
+note_summary as (
+    select
+        client_id,
+        case_id,
+        count(*) as attempts,
+        count(*) filter (
+            where outcome in ('right_party', 'promise_to_pay', 'refused', 'paid_claimed', 'visit_met')
+        ) as right_party_contacts,
+        count(*) filter (where outcome = 'wrong_number') as wrong_numbers,
+        count(*) filter (
+            where complaint and contacted_at >= $business_date - interval 30 day
+        ) as recent_complaints,
+        max(promise_date) filter (where outcome = 'promise_to_pay') as last_promise_date,
+        arg_max(outcome, contacted_at) as last_outcome,
+        max(contacted_at) as last_contact_at
+    from notes
+    group by client_id, case_id
+),
+
+recent_phone as (
+    -- the last three phone outcomes, to see a number that no longer reaches the debtor
+    select client_id, case_id, list(outcome order by contacted_at desc)[1:3] as last_phone_outcomes
+    from notes
+    where channel = 'phone'
+    group by client_id, case_id
+),
+
+last_letter as (
+    select client_id, case_id, arg_max(outcome, contacted_at) as last_letter_outcome
+    from notes
+    where channel = 'letter'
+    group by client_id, case_id
+),
+
+worked_by as (
+    -- who worked the debtor last: tonight's earlier allocations first, else the notes
+    select client_id, case_id, arg_max(collector_id, business_date) as collector_id,
+        max(business_date) as worked_on
+    from allocations
+    where business_date < $business_date
+    group by client_id, case_id
+),
+
+noted_by as (
+    select client_id, case_id, arg_max(collector_id, contacted_at) as collector_id,
+        cast(max(contacted_at) as date) as worked_on
+    from notes
+    where collector_id is not null
+    group by client_id, case_id
+),
+
+paid_since_promise as (
+    select p.client_id, p.case_id, sum(p.amount) as paid_recently
+    from payments as p
+    where p.paid_on > $business_date - interval 7 day and p.paid_on <= $business_date
+    group by p.client_id, p.case_id
+),
+
+final as (
+    select
+        s.client_id,
+        s.case_id,
+        s.customer_id,
+        c.customer_name,
+        c.id_number,
+        c.card_number,
+        c.phone,
+        c.address,
+        c.province,
+        s.city,
+        c.district,
+        s.product,
+        s.principal,
+        s.balance,
+        s.days_overdue,
+        s.handover_date,
+        s.return_date,
+        s.status,
+        s.do_not_contact,
+        pv.previous_status,
+        coalesce(n.attempts, 0) as attempts,
+        coalesce(n.right_party_contacts, 0) as right_party_contacts,
+        coalesce(n.wrong_numbers, 0) as wrong_numbers,
+        coalesce(n.recent_complaints, 0) as recent_complaints,
+        n.last_promise_date,
+        n.last_outcome,
+        rp.last_phone_outcomes,
+        ll.last_letter_outcome,
+        coalesce(ps.paid_recently, 0) as paid_recently,
+        coalesce(w.collector_id, nb.collector_id) as previous_collector_id,
+        coalesce(w.worked_on, nb.worked_on) as previous_worked_on
+    from snapshot as s
+    inner join cases as c
+        on s.client_id = c.client_id and s.case_id = c.case_id
+    left join previous as pv
+        on s.client_id = pv.client_id and s.case_id = pv.case_id
+    left join note_summary as n
+        on s.client_id = n.client_id and s.case_id = n.case_id
+    left join recent_phone as rp
+        on s.client_id = rp.client_id and s.case_id = rp.case_id
+    left join last_letter as ll
+        on s.client_id = ll.client_id and s.case_id = ll.case_id
+    left join worked_by as w
+        on s.client_id = w.client_id and s.case_id = w.case_id
+    left join noted_by as nb
+        on s.client_id = nb.client_id and s.case_id = nb.case_id
+    left join paid_since_promise as ps
+        on s.client_id = ps.client_id and s.case_id = ps.case_id
+    where s.status in ('active', 'disputed', 'legal')
+        or pv.previous_status is null
+        or pv.previous_status <> s.status
+)
+
+select * from final
+order by client_id, case_id

@@ -1,0 +1,128 @@
+"""Small frames in the shape the stages exchange, for tests that build their own nights."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+TONIGHT = date(2026, 11, 23)
+
+NIGHT_SCHEMA: dict[str, Any] = {
+    "client_id": pl.Utf8,
+    "case_id": pl.Utf8,
+    "customer_id": pl.Utf8,
+    "customer_name": pl.Utf8,
+    "id_number": pl.Utf8,
+    "card_number": pl.Utf8,
+    "phone": pl.Utf8,
+    "address": pl.Utf8,
+    "province": pl.Utf8,
+    "city": pl.Utf8,
+    "district": pl.Utf8,
+    "product": pl.Utf8,
+    "principal": pl.Float64,
+    "balance": pl.Float64,
+    "days_overdue": pl.Int32,
+    "handover_date": pl.Date,
+    "return_date": pl.Date,
+    "status": pl.Utf8,
+    "do_not_contact": pl.Boolean,
+    "previous_status": pl.Utf8,
+    "attempts": pl.Int64,
+    "right_party_contacts": pl.Int64,
+    "wrong_numbers": pl.Int64,
+    "recent_complaints": pl.Int64,
+    "last_promise_date": pl.Date,
+    "last_outcome": pl.Utf8,
+    "last_phone_outcomes": pl.List(pl.Utf8),
+    "last_letter_outcome": pl.Utf8,
+    "paid_recently": pl.Float64,
+    "previous_collector_id": pl.Utf8,
+    "previous_worked_on": pl.Date,
+}
+
+
+def case(case_id: str, **overrides: Any) -> dict[str, Any]:
+    """One case of tonight's book: active, verified, with phone and address, 5,000 yuan owed."""
+    row: dict[str, Any] = {
+        "client_id": "EASTBANK",
+        "case_id": case_id,
+        "customer_id": f"C-{case_id}",
+        "customer_name": "张三",
+        "id_number": "110101199003074477",
+        "card_number": "6222020200112233445",
+        "phone": "13800138000",
+        "address": "上海市浦东新区某路1号",
+        "province": "上海",
+        "city": "上海",
+        "district": "浦东新区",
+        "product": "credit_card",
+        "principal": 4000.0,
+        "balance": 5000.0,
+        "days_overdue": 45,
+        "handover_date": TONIGHT - timedelta(days=20),
+        "return_date": TONIGHT + timedelta(days=70),
+        "status": "active",
+        "do_not_contact": False,
+        "previous_status": "active",
+        "attempts": 3,
+        "right_party_contacts": 1,
+        "wrong_numbers": 0,
+        "recent_complaints": 0,
+        "last_promise_date": None,
+        "last_outcome": "right_party",
+        "last_phone_outcomes": ["right_party"],
+        "last_letter_outcome": None,
+        "paid_recently": 0.0,
+        "previous_collector_id": None,
+        "previous_worked_on": None,
+    }
+    row.update(overrides)
+    return row
+
+
+def night(*rows: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=NIGHT_SCHEMA)
+
+
+def scores(frame: pl.DataFrame, p: float = 0.3) -> pl.DataFrame:
+    return frame.select(
+        "client_id",
+        "case_id",
+        pl.lit(p).alias("p_repay"),
+        (pl.lit(p) * pl.col("balance")).alias("expected_recovery"),
+        pl.lit("test").alias("reasons"),
+    )
+
+
+def collector(
+    collector_id: str, channel: str, capacity: int = 10, **overrides: Any
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "collector_id": collector_id,
+        "name": f"name {collector_id}",
+        "team": f"{channel}-1",
+        "channel": channel,
+        "cities": ["上海"] if channel == "visit" else [],
+        "daily_capacity": capacity,
+        "active": True,
+    }
+    row.update(overrides)
+    return row
+
+
+def roster(*rows: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(
+        list(rows),
+        schema={
+            "collector_id": pl.Utf8,
+            "name": pl.Utf8,
+            "team": pl.Utf8,
+            "channel": pl.Utf8,
+            "cities": pl.List(pl.Utf8),
+            "daily_capacity": pl.Int32,
+            "active": pl.Boolean,
+        },
+    )

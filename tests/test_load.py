@@ -1,0 +1,156 @@
+"""load: upserts, appends without duplicates, roster replacement, snapshots, paid-off cases."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline import warehouse
+from pipeline.load import load
+
+NIGHT1 = date(2026, 11, 16)
+NIGHT2 = date(2026, 11, 23)
+
+
+@dataclass
+class File:
+    name: str
+    sha256: str
+    kind: str | None = "cases"
+    status: str = "read"
+    rows: int = 1
+    archived_path: str = "archive/x"
+
+
+def cases(*rows: tuple[str, float, str]) -> pl.DataFrame:
+    """(case_id, amount_owed, customer_id) rows of one client's cases file."""
+    n = len(rows)
+    return pl.DataFrame(
+        {
+            "client_id": ["EASTBANK"] * n,
+            "case_id": [r[0] for r in rows],
+            "batch_id": ["B1"] * n,
+            "product": ["credit_card"] * n,
+            "customer_id": [r[2] for r in rows],
+            "customer_name": ["李四"] * n,
+            "id_number": [None] * n,
+            "card_number": [None] * n,
+            "phone": ["13900139000"] * n,
+            "address": ["杭州市西湖区"] * n,
+            "province": ["浙江"] * n,
+            "city": ["杭州"] * n,
+            "principal": [r[1] for r in rows],
+            "amount_owed": [r[1] for r in rows],
+            "days_overdue": pl.Series([40] * n, dtype=pl.Int32),
+            "last_payment_date": pl.Series([None] * n, dtype=pl.Date),
+            "last_payment_amount": pl.Series([None] * n, dtype=pl.Float64),
+            "handover_date": [NIGHT1 - timedelta(days=10)] * n,
+            "return_date": [NIGHT1 + timedelta(days=80)] * n,
+            "status": ["active"] * n,
+            "do_not_contact": [False] * n,
+            "_file": ["cases.csv"] * n,
+            "_row": list(range(2, n + 2)),
+        }
+    )
+
+
+def payments(*rows: tuple[str, str, date, float]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "client_id": ["EASTBANK"] * len(rows),
+            "payment_id": [r[0] for r in rows],
+            "case_id": [r[1] for r in rows],
+            "paid_on": [r[2] for r in rows],
+            "amount": [r[3] for r in rows],
+            "_file": ["payments.csv"] * len(rows),
+            "_row": list(range(2, len(rows) + 2)),
+        }
+    )
+
+
+NO_REJECTS = pl.DataFrame(
+    schema={
+        "file": pl.Utf8,
+        "row": pl.Int64,
+        "kind": pl.Utf8,
+        "column": pl.Utf8,
+        "rule": pl.Utf8,
+        "value": pl.Utf8,
+    }
+)
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    return warehouse.connect(tmp_path)
+
+
+def snapshot(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, tuple[float, int, str]]:
+    rows = con.execute(
+        "select case_id, balance, days_overdue, status from case_snapshots "
+        "where business_date = ? order by case_id",
+        [day],
+    ).fetchall()
+    return {r[0]: (float(r[1]), r[2], r[3]) for r in rows}
+
+
+def test_a_night_is_loaded_and_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    stats = load(
+        con,
+        {"cases": cases(("A", 500.0, "D1"), ("B", 800.0, "D2"))},
+        NO_REJECTS,
+        [File("cases.csv", "s1")],
+        NIGHT1,
+    )
+    assert stats.cases_upserted == 2
+    assert snapshot(con, NIGHT1) == {"A": (500.0, 40, "active"), "B": (800.0, 40, "active")}
+
+
+def test_payments_reduce_the_balance_and_close_a_paid_case(con: duckdb.DuckDBPyConnection) -> None:
+    load(
+        con,
+        {"cases": cases(("A", 500.0, "D1"), ("B", 800.0, "D2"))},
+        NO_REJECTS,
+        [File("cases.csv", "s1")],
+        NIGHT1,
+    )
+    paid = payments(
+        ("p1", "A", NIGHT2, 500.0), ("p2", "B", NIGHT2, 300.0), ("p3", "Z", NIGHT2, 9.0)
+    )
+    stats = load(
+        con, {"payments": paid}, NO_REJECTS, [File("payments.csv", "s2", "payments")], NIGHT2
+    )
+    assert stats.payments_added == 3
+    assert stats.payments_unknown_case == 1  # kept and reported, not dropped
+    assert stats.cases_closed_paid == 1
+    # days overdue age by a week; A is paid off
+    assert snapshot(con, NIGHT2) == {"A": (0.0, 47, "paid"), "B": (500.0, 47, "active")}
+    status = con.execute("select status from cases where case_id = 'A'").fetchone()
+    assert status == ("paid",)
+
+
+def test_payments_and_notes_are_not_duplicated(con: duckdb.DuckDBPyConnection) -> None:
+    paid = payments(("p1", "A", NIGHT1, 50.0))
+    load(con, {"payments": paid}, NO_REJECTS, [File("p1.csv", "s1", "payments")], NIGHT1)
+    stats = load(con, {"payments": paid}, NO_REJECTS, [File("p2.csv", "s2", "payments")], NIGHT1)
+    assert stats.payments_added == 0
+    assert con.execute("select count(*) from payments").fetchone() == (1,)
+
+
+def test_a_later_file_updates_a_case(con: duckdb.DuckDBPyConnection) -> None:
+    load(con, {"cases": cases(("A", 500.0, "D1"))}, NO_REJECTS, [File("c1.csv", "s1")], NIGHT1)
+    load(con, {"cases": cases(("A", 450.0, "D1"))}, NO_REJECTS, [File("c2.csv", "s2")], NIGHT2)
+    assert con.execute("select amount_owed, as_of from cases").fetchone() == (450, NIGHT2)
+
+
+def test_a_failure_leaves_the_warehouse_as_it_was(con: duckdb.DuckDBPyConnection) -> None:
+    load(con, {"cases": cases(("A", 500.0, "D1"))}, NO_REJECTS, [File("c1.csv", "s1")], NIGHT1)
+    broken = cases(("B", 600.0, "D2")).with_columns(pl.lit(None, dtype=pl.Utf8).alias("city"))
+    with pytest.raises(duckdb.Error):
+        load(con, {"cases": broken}, NO_REJECTS, [File("c2.csv", "s2")], NIGHT2)
+    assert con.execute("select count(*) from cases").fetchone() == (1,)
+    assert con.execute("select count(*) from received_files").fetchone() == (1,)
+    assert snapshot(con, NIGHT2) == {}

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import PolicyError
+from pipeline.policy import Policy, load_policy
+
+
+def test_defaults_are_the_domain_numbers() -> None:
+    policy = load_policy(None)
+    assert policy.phone.cost == 3.0
+    assert policy.letter.cost == 15.0
+    assert policy.visit.cost == 200.0
+    assert policy.letter_min_amount == 1000.0
+    assert policy.extension_notice_days == 3
+    assert policy.rule_pack == "cn-2026"
+
+
+def test_a_file_overrides_only_what_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text("letter_min_amount = 2000\n[visit]\ncost = 150\n", encoding="utf-8")
+    policy = load_policy(path)
+    assert policy.letter_min_amount == 2000.0
+    assert policy.visit.cost == 150.0
+    assert policy.visit.effect == Policy().visit.effect
+    assert policy.digest() != Policy().digest()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("leter_min_amount = 2000\n", "leter_min_amount"),
+        ("letter_min_amount = 'lots'\n", "letter_min_amount"),
+        ("cycle_days = 0\n", "cycle_days"),
+        ("[phone]\ncots = 3\n", "phone.cots"),
+        ("rule_pack = 'eu'\n", "rule_pack"),
+        ("call_window = '8-22'\n", "call_window"),
+        ("letter_min_amount = \n", "not valid TOML"),
+    ],
+)
+def test_a_bad_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=named) as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value)
