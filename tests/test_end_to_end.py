@@ -1,0 +1,149 @@
+"""A whole night on the samples, as `make demo` runs it, checked against CONTRACT.md's promises."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline.demo import run_demo
+from pipeline.run import NightSummary, run_night
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "data" / "samples"
+TONIGHT = date(2026, 11, 23)
+INCOMING = SAMPLES / "incoming" / TONIGHT.isoformat()
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory: pytest.TempPathFactory) -> NightSummary:
+    base = tmp_path_factory.mktemp("night")
+    return run_demo(SAMPLES, base / "home", base / "out", say=lambda _: None)
+
+
+def _csv(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema=False, encoding="utf8")
+
+
+def _worklists(out: Path) -> pl.DataFrame:
+    frames = [_csv(p) for p in sorted((out / "worklists").glob("*.csv"))]
+    return pl.concat(frames, how="diagonal")
+
+
+def _warehouse(night: NightSummary) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(
+        str(night.out_dir.parent.parent / "home" / "warehouse.duckdb"), read_only=True
+    )
+
+
+def test_every_active_case_ends_in_exactly_one_place(night: NightSummary) -> None:
+    worked = _worklists(night.out_dir).select("client_id", "case_id")
+    held = _csv(night.out_dir / "holds.csv").select("client_id", "case_id")
+    placed = pl.concat([worked, held])
+    assert placed.is_duplicated().sum() == 0, "a case is in two places"
+    con = _warehouse(night)
+    active = con.execute(
+        "select client_id, case_id from case_snapshots where business_date = ? and status = 'active'",
+        [TONIGHT],
+    ).pl()
+    con.close()
+    missing = active.join(placed, on=["client_id", "case_id"], how="anti")
+    assert missing.height == 0, f"{missing.height} active cases are neither worked nor held"
+    counts = night.manifest["counts"]
+    assert counts["worked"] + counts["held"] == placed.height == counts["book"]
+
+
+def test_no_collector_above_capacity_and_visits_within_cities(night: NightSummary) -> None:
+    roster = _csv(INCOMING / "collectors.csv")
+    capacity = {r["collector_id"]: int(r["daily_capacity"]) for r in roster.iter_rows(named=True)}
+    cities = {
+        r["collector_id"]: set(r["city"].split(";"))
+        for r in roster.iter_rows(named=True)
+        if r["city"]
+    }
+    worked = _worklists(night.out_dir)
+    for collector_id, n in worked.group_by("collector_id").len().iter_rows():
+        assert n <= capacity[collector_id], collector_id
+    visits = worked.filter(pl.col("channel") == "visit")
+    assert visits.height > 0
+    for collector_id, city in visits.select("collector_id", "city").iter_rows():
+        assert city in {c.strip() for c in cities[collector_id]}
+
+
+def test_letters_only_where_r11_to_r13_allow(night: NightSummary) -> None:
+    letters = _csv(night.out_dir / "letters.csv")
+    assert letters.height > 0
+    assert (letters.get_column("amount_owed").cast(pl.Float64) > 1000).all()
+    con = _warehouse(night)
+    status = con.execute(
+        "select client_id, case_id, status from case_snapshots where business_date = ?", [TONIGHT]
+    ).pl()
+    con.close()
+    joined = letters.join(status, on=["client_id", "case_id"], how="left")
+    assert (joined.get_column("status") == "active").all()
+
+
+def test_rejected_lists_exactly_the_known_bad_rows(night: NightSummary) -> None:
+    got = _csv(night.out_dir / "rejected.csv").select("file", "row", "column", "rule").unique()
+    expected = (
+        _csv(SAMPLES / "expected_rejects.csv").select("file", "row", "column", "rule").unique()
+    )
+    key = ["file", "row", "column", "rule"]
+    assert got.sort(key).to_dicts() == expected.sort(key).to_dicts()
+
+
+def _texts(out: Path) -> list[tuple[str, str]]:
+    texts = []
+    for path in sorted(out.rglob("*")):
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as book:
+                texts += [(f"{path}:{n}", book.read(n).decode("utf-8")) for n in book.namelist()]
+        elif path.is_file():
+            texts.append((str(path), path.read_text(encoding="utf-8-sig")))
+    return texts
+
+
+def test_no_full_id_or_card_number_in_any_output(night: NightSummary) -> None:
+    con = _warehouse(night)
+    secrets = {
+        v
+        for row in con.execute("select id_number, card_number from cases").fetchall()
+        for v in row
+        if v
+    }
+    con.close()
+    assert len(secrets) > 1000
+    for name, text in _texts(night.out_dir):
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{name} holds {len(leaked)} full id or card numbers"
+
+
+def test_rerunning_the_night_publishes_the_same_allocation(
+    night: NightSummary, tmp_path: Path
+) -> None:
+    home = night.out_dir.parent.parent / "home"
+    again = run_night(TONIGHT, INCOMING, tmp_path / "again", home)
+    skipped = {f["status"] for f in again.manifest["inputs"]}
+    assert skipped == {"duplicate"}
+    for path in sorted(night.out_dir.rglob("*.csv")):
+        twin = tmp_path / "again" / path.relative_to(night.out_dir)
+        assert twin.read_bytes() == path.read_bytes(), path.name
+
+
+def test_the_report_and_manifest_are_there(night: NightSummary) -> None:
+    assert (night.out_dir / "report.html").stat().st_size > 1000
+    assert night.manifest["model"]["method"] == "model"
+    for section in ("inputs", "counts", "timings_seconds", "policy_sha256"):
+        assert section in night.manifest
+    rows = list(
+        csv.reader(io.StringIO((night.out_dir / "holds.csv").read_text(encoding="utf-8-sig")))
+    )
+    assert rows[0][:4] == ["client_id", "case_id", "customer_id", "reason"]
