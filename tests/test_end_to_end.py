@@ -51,7 +51,8 @@ def test_every_active_case_ends_in_exactly_one_place(night: NightSummary) -> Non
     assert placed.is_duplicated().sum() == 0, "a case is in two places"
     con = _warehouse(night)
     active = con.execute(
-        "select client_id, case_id from case_snapshots where business_date = ? and status = 'active'",
+        "select client_id, case_id from case_snapshots "
+        "where business_date = ? and status = 'active'",
         [TONIGHT],
     ).pl()
     con.close()
