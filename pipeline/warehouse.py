@@ -6,7 +6,7 @@ One query per file in ``sql/``, parameters as ``$name``; ``query()`` returns a p
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -48,4 +48,18 @@ def query(
     con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None
 ) -> pl.DataFrame:
     """Run ``sql/<name>.sql`` with named parameters and return the result as a polars frame."""
-    return con.execute(sql_text(name), dict(params or {})).pl()
+    return select(con, sql_text(name), params)
+
+
+def select(
+    con: duckdb.DuckDBPyConnection,
+    text: str,
+    params: Mapping[str, Any] | Sequence[Any] | None = None,
+) -> pl.DataFrame:
+    """A query's rows as a polars frame, through Arrow."""
+    relation = con.sql(text, params=params if params is not None else None)
+    if relation is None:  # not a query: nothing to return
+        return pl.DataFrame()
+    frame = pl.from_arrow(relation.to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.demo import run_demo
 from pipeline.run import NightSummary, run_night
+from pipeline.warehouse import select
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
@@ -50,11 +51,12 @@ def test_every_active_case_ends_in_exactly_one_place(night: NightSummary) -> Non
     placed = pl.concat([worked, held])
     assert placed.is_duplicated().sum() == 0, "a case is in two places"
     con = _warehouse(night)
-    active = con.execute(
+    active = select(
+        con,
         "select client_id, case_id from case_snapshots "
         "where business_date = ? and status = 'active'",
         [TONIGHT],
-    ).pl()
+    )
     con.close()
     missing = active.join(placed, on=["client_id", "case_id"], how="anti")
     assert missing.height == 0, f"{missing.height} active cases are neither worked nor held"
@@ -84,9 +86,11 @@ def test_letters_only_where_r11_to_r13_allow(night: NightSummary) -> None:
     assert letters.height > 0
     assert (letters.get_column("amount_owed").cast(pl.Float64) > 1000).all()
     con = _warehouse(night)
-    status = con.execute(
-        "select client_id, case_id, status from case_snapshots where business_date = ?", [TONIGHT]
-    ).pl()
+    status = select(
+        con,
+        "select client_id, case_id, status from case_snapshots where business_date = ?",
+        [TONIGHT],
+    )
     con.close()
     joined = letters.join(status, on=["client_id", "case_id"], how="left")
     assert (joined.get_column("status") == "active").all()
