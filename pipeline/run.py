@@ -26,13 +26,23 @@ from pipeline.errors import UsageError
 from pipeline.ingest import IngestResult, ingest
 from pipeline.load import LoadStats, load
 from pipeline.locking import home_lock
+from pipeline.masking import scrub_text
 from pipeline.policy import Policy, load_policy
 from pipeline.publish import NightOutputs, publish
 from pipeline.report import build_report_data
+from pipeline.safety import check_free_space, keep_last_good
 from pipeline.strategy import decide
 from pipeline.validate import Validated, validate
 
 StageCallback = Callable[[str, float], None]
+REJECT_SCHEMA = {
+    "file": pl.Utf8,
+    "row": pl.Int64,
+    "kind": pl.Utf8,
+    "column": pl.Utf8,
+    "rule": pl.Utf8,
+    "value": pl.Utf8,
+}
 
 RULE_ADVICE = (
     "no trained model yet: cases are ranked by the R6 rule (ability to pay, then days overdue); "
@@ -74,9 +84,26 @@ def _ingest_and_load(
         received = ingest(input_dir, home, business_date, known)
     with timer.stage("validate"):
         checked = validate(received.tables, business_date)
+        rejects = pl.concat([checked.rejects, _refused_files(received)], how="vertical_relaxed")
     with timer.stage("load"):
-        stats = load(con, checked.frames, checked.rejects, received.files, business_date)
+        stats = load(con, checked.frames, rejects, received.files, business_date)
     return received, checked, stats
+
+
+def _refused_files(received: IngestResult) -> pl.DataFrame:
+    """A file refused whole is one line of rejected.csv (row 0), so it is never lost silently."""
+    refused = [f for f in received.files if f.status == "refused"]
+    return pl.DataFrame(
+        {
+            "file": [f.name for f in refused],
+            "row": [0] * len(refused),
+            "kind": [f.kind for f in refused],
+            "column": ["(file)"] * len(refused),
+            "rule": ["file_refused"] * len(refused),
+            "value": [scrub_text(f.message or "") for f in refused],
+        },
+        schema=REJECT_SCHEMA,
+    )
 
 
 def load_night(
@@ -186,6 +213,8 @@ def run_night(
     started = datetime.now()
     timer = Timer(on_stage)
     with home_lock(home):
+        check_free_space(home, out_dir.parent, warehouse=home / "warehouse.duckdb")
+        keep_last_good(home / "warehouse.duckdb")
         con = warehouse.connect(home)
         try:
             received, checked, stats = _ingest_and_load(con, input_dir, home, business_date, timer)
