@@ -10,7 +10,11 @@ import re
 
 import polars as pl
 
-_DIGITS_RUN = re.compile(r"\d{7,}")
+# A long run of digits, or digit groups split by single spaces or hyphens (cards typed as
+# "6222 0202 ...", phones as "138-0013-8000"): what an id, card or phone number looks like in
+# free text. Dates ("2026-11-23 08:15") and case ids ("EA0000123") stay readable.
+_DIGITS_RUN = re.compile(r"\d{9,}|\d{3,}(?:[ \-]\d{3,})+")
+_SCRUB_MIN_DIGITS = 9
 
 
 def mask_id_number(value: str | None) -> str | None:
@@ -40,14 +44,41 @@ def mask_phone(value: str | None) -> str | None:
     return v[:3] + "*" * (len(v) - 5) + v[-2:]
 
 
+def _scrub_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if sum(ch.isdigit() for ch in text) < _SCRUB_MIN_DIGITS:
+        return text
+    return text[:2] + "*" * (len(text) - 4) + text[-2:]
+
+
 def scrub_text(text: str) -> str:
-    """Hide any run of 7+ digits in free text (error messages from libraries quote raw values)."""
-    return _DIGITS_RUN.sub(
-        lambda m: m.group(0)[:2] + "*" * (len(m.group(0)) - 4) + m.group(0)[-2:], text
-    )
+    """Hide id-, card- and phone-like digit runs in free text (library errors quote raw values)."""
+    return _DIGITS_RUN.sub(_scrub_match, text)
 
 
-MASKERS = {"id_number": mask_id_number, "card_number": mask_card_number, "phone": mask_phone}
+def mask_name(value: str | None) -> str | None:
+    """A debtor's name: the first character only (张** for 张三丰)."""
+    if value is None:
+        return None
+    v = value.strip()
+    return v[:1] + "*" * max(len(v) - 1, 1)
+
+
+def mask_address(value: str | None) -> str | None:
+    """An address: the first 6 characters (the city and district), the rest hidden."""
+    if value is None:
+        return None
+    v = value.strip()
+    return v[:6] + "…" if len(v) > 6 else v
+
+
+MASKERS = {
+    "id_number": mask_id_number,
+    "card_number": mask_card_number,
+    "phone": mask_phone,
+    "customer_name": mask_name,
+    "address": mask_address,
+}
 
 
 def mask_value(column: str, value: str | None) -> str | None:

@@ -1,0 +1,270 @@
+"""validate: parse the night's text frames and check them against the contract.
+
+Two steps, both reporting every failure of every row at once:
+1. parse: each value as banks write it (``pipeline.parse``); a value that is present but cannot be
+   read is a failure ``unreadable_*`` of that row and column, never a guess;
+2. check: the pandera schemas of ``pipeline.schemas`` on the parsed frames.
+
+A row with any failure is set aside whole, with one line per failure in the rejects (file, row,
+column, rule, and the offending value masked); every other row goes on. Nothing is dropped
+without a line in the rejects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import pandera.polars as pa
+import polars as pl
+
+from pipeline import parse
+from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN
+from pipeline.masking import mask_value
+from pipeline.schemas import SCHEMAS, VALUE_ALIASES
+
+REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "file": pl.Utf8,
+    "row": pl.Int64,
+    "kind": pl.Utf8,
+    "column": pl.Utf8,
+    "rule": pl.Utf8,
+    "value": pl.Utf8,
+}
+# pandera's name for a null in a required column, and ours
+_PANDERA_RULES = {"not_nullable": "required"}
+# A parsed column that stands for another in the client's file (the roster's city list).
+_FILE_COLUMN = {"cities": "city"}
+
+
+@dataclass(frozen=True)
+class Validated:
+    frames: dict[str, pl.DataFrame]  # kind -> the good rows, typed, with _file and _row
+    rejects: pl.DataFrame  # REJECT_SCHEMA, one line per failure
+
+
+@dataclass(frozen=True)
+class Parser:
+    expr: Callable[[str], pl.Expr]
+    rule: str
+    dtype: pl.DataType
+
+
+def _is_xlsx() -> pl.Expr:
+    return pl.col("_file").str.to_lowercase().str.ends_with(".xlsx")
+
+
+def _date(column: str) -> pl.Expr:
+    # Excel serial day numbers are dates only in a workbook: in a CSV "46349" is no date.
+    return (
+        pl.when(_is_xlsx())
+        .then(parse.date_value(column, excel=True))
+        .otherwise(parse.date_value(column))
+    )
+
+
+def _timestamp(column: str) -> pl.Expr:
+    return (
+        pl.when(_is_xlsx())
+        .then(parse.timestamp(column, excel=True))
+        .otherwise(parse.timestamp(column))
+    )
+
+
+MONEY = Parser(parse.money, "unreadable_number", pl.Float64())
+INTEGER = Parser(lambda c: parse.integer(c).cast(pl.Int32), "unreadable_number", pl.Int32())
+DATE = Parser(_date, "unreadable_date", pl.Date())
+TIMESTAMP = Parser(_timestamp, "unreadable_timestamp", pl.Datetime("us"))
+BOOLEAN = Parser(parse.boolean, "unreadable_boolean", pl.Boolean())
+
+PARSERS: dict[str, dict[str, Parser]] = {
+    "cases": {
+        "principal": MONEY,
+        "amount_owed": MONEY,
+        "last_payment_amount": MONEY,
+        "days_overdue": INTEGER,
+        "last_payment_date": DATE,
+        "handover_date": DATE,
+        "return_date": DATE,
+        "do_not_contact": BOOLEAN,
+    },
+    "payments": {"paid_on": DATE, "amount": MONEY},
+    "contacts": {
+        "contacted_at": TIMESTAMP,
+        "promise_amount": MONEY,
+        "promise_date": DATE,
+        "complaint": BOOLEAN,
+    },
+    "collectors": {"daily_capacity": INTEGER, "active": BOOLEAN},
+}
+# Optional columns with a contract default when blank.
+DEFAULTS: dict[str, dict[str, object]] = {
+    "cases": {"status": "active", "do_not_contact": False},
+    "contacts": {"complaint": False},
+    "collectors": {"active": True},
+}
+# Words compared in lower case (the contract's enumerations), with the Chinese aliases.
+ENUMERATIONS = {"product", "status", "channel", "outcome"}
+
+
+def _word(column: str) -> pl.Expr:
+    text = parse.clean(column)
+    lowered = text.str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+    aliases = VALUE_ALIASES.get(column)
+    if aliases:
+        return text.replace_strict(aliases, default=lowered, return_dtype=pl.Utf8)
+    return lowered
+
+
+def _cities(column: str) -> pl.Expr:
+    """``上海;杭州`` (also ， 、 , as typed in Chinese files) -> a list of trimmed city names."""
+    parts = parse.clean(column).str.replace_all(r"[；,，、]", ";").str.split(";")
+    return (
+        parts.list.eval(pl.element().str.strip_chars().filter(pl.element().str.len_chars() > 0))
+        .fill_null(pl.lit([], dtype=pl.List(pl.Utf8)))
+        .alias("cities")
+    )
+
+
+def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Typed frame (row-aligned with ``raw``) and the unreadable-value failures of ``kind``."""
+    parsers = PARSERS.get(kind, {})
+    typed_columns: list[pl.Expr] = []
+    failures: list[pl.DataFrame] = []
+    for column in raw.columns:
+        if column in ROW_COLUMNS or column == SHAPE_COLUMN:
+            typed_columns.append(pl.col(column))
+        elif column in parsers:
+            parser = parsers[column]
+            value = parser.expr(column).cast(parser.dtype)
+            bad = raw.with_row_index("_index").filter(parse.unreadable(column, value))
+            if not bad.is_empty():
+                failures.append(_failure_rows(bad, kind, column, parser.rule))
+            typed_columns.append(value.alias(column))
+        elif column in ENUMERATIONS:
+            typed_columns.append(_word(column).alias(column))
+        elif kind == "collectors" and column == "city":
+            typed_columns.append(_cities(column))
+        else:
+            typed_columns.append(parse.clean(column).alias(column))
+    typed = raw.select(typed_columns)
+    defaults = DEFAULTS.get(kind, {})
+    typed = typed.with_columns(
+        pl.col(c).fill_null(pl.lit(v)).cast(typed.schema[c]) for c, v in defaults.items()
+    )
+    return typed, _concat(failures)
+
+
+def _failure_rows(rows: pl.DataFrame, kind: str, column: str, rule: str) -> pl.DataFrame:
+    """Reject lines for ``rows`` (raw text frame with ``_index``): value masked per column."""
+    file_column = _FILE_COLUMN.get(column, column)
+    values = rows.get_column(file_column) if file_column in rows.columns else None
+    masked = [mask_value(file_column, v) for v in values] if values is not None else None
+    return pl.DataFrame(
+        {
+            "_index": rows.get_column("_index").cast(pl.Int64),
+            "file": rows.get_column("_file"),
+            "row": rows.get_column("_row"),
+            "kind": [kind] * rows.height,
+            "column": [file_column] * rows.height,
+            "rule": [rule] * rows.height,
+            "value": pl.Series(masked, dtype=pl.Utf8) if masked is not None else None,
+        },
+        schema={"_index": pl.Int64, **REJECT_SCHEMA},
+    )
+
+
+def _concat(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    if not parts:
+        return pl.DataFrame(schema={"_index": pl.Int64, **REJECT_SCHEMA})
+    return pl.concat(parts, how="vertical")
+
+
+def _schema_failures(
+    kind: str, typed: pl.DataFrame, raw: pl.DataFrame, business_date: date
+) -> pl.DataFrame:
+    """Run the kind's pandera schema over every row; one line per failing (row, column, rule)."""
+    try:
+        SCHEMAS[kind](business_date).validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases.filter(pl.col("index").is_not_null())
+        found = cases.select(
+            pl.col("index").cast(pl.Int64).alias("_index"),
+            pl.col("column"),
+            pl.col("check").replace(_PANDERA_RULES).alias("rule"),
+        ).unique(maintain_order=True)
+        parts = [
+            _failure_rows(
+                raw.with_row_index("_index").filter(pl.col("_index").is_in(group["_index"])),
+                kind,
+                column,
+                rule,
+            )
+            for (column, rule), group in found.group_by(["column", "rule"], maintain_order=True)
+        ]
+        return _concat(parts)
+    return _concat([])
+
+
+def _shape_failures(kind: str, raw: pl.DataFrame) -> pl.DataFrame:
+    """Rows with more or fewer fields than the header: their columns cannot be trusted."""
+    bad = raw.with_row_index("_index").filter(pl.col(SHAPE_COLUMN).is_not_null())
+    if bad.is_empty():
+        return _concat([])
+    return bad.select(
+        pl.col("_index").cast(pl.Int64),
+        pl.col("_file").alias("file"),
+        pl.col("_row").alias("row"),
+        pl.lit(kind).alias("kind"),
+        pl.lit("(row)").alias("column"),
+        pl.lit("wrong_field_count").alias("rule"),
+        pl.col(SHAPE_COLUMN).alias("value"),
+    )
+
+
+def _one_reason_per_cell(failures: pl.DataFrame) -> pl.DataFrame:
+    """An unreadable value is reported as such, not again as missing; a malformed row once."""
+    unreadable = failures.filter(pl.col("rule").str.starts_with("unreadable_"))
+    redundant = (pl.col("rule") == "required") & pl.struct("_index", "column").is_in(
+        unreadable.select(pl.struct("_index", "column")).to_series().implode()
+    )
+    misshapen = failures.filter(pl.col("rule") == "wrong_field_count").get_column("_index")
+    shadowed = pl.col("_index").is_in(misshapen.implode()) & (pl.col("rule") != "wrong_field_count")
+    return failures.filter(~redundant & ~shadowed)
+
+
+def validate_kind(
+    kind: str, raw: pl.DataFrame, business_date: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The good rows of one kind (typed) and the rejects of its bad rows."""
+    typed, unreadable = parse_kind(kind, raw)
+    failures = pl.concat(
+        [unreadable, _schema_failures(kind, typed, raw, business_date), _shape_failures(kind, raw)],
+        how="vertical",
+    )
+    failures = _one_reason_per_cell(failures)
+    bad_rows = failures.get_column("_index").unique()
+    good = (
+        typed.with_row_index("_index")
+        .filter(~pl.col("_index").is_in(bad_rows.implode()))
+        .drop("_index", SHAPE_COLUMN)
+    )
+    return good, failures.drop("_index")
+
+
+def validate(tables: Mapping[str, pl.DataFrame], business_date: date) -> Validated:
+    """Validate every kind of the night; see the module docstring."""
+    frames: dict[str, pl.DataFrame] = {}
+    rejects: list[pl.DataFrame] = []
+    for kind in sorted(tables):
+        good, bad = validate_kind(kind, tables[kind], business_date)
+        frames[kind] = good
+        rejects.append(bad)
+    all_rejects = (
+        pl.concat(rejects, how="vertical") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
+    )
+    return Validated(
+        frames=frames,
+        rejects=all_rejects.sort("file", "row", "column", "rule").unique(maintain_order=True),
+    )

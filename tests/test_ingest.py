@@ -1,0 +1,172 @@
+"""ingest: every encoding, format and header form of CONTRACT.md; archive first; refusals named."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+import xlsxwriter
+
+from pipeline.ingest import ingest
+
+TONIGHT = date(2026, 11, 23)
+HEADER_EN = "payment_id,case_id,client_id,paid_on,amount"
+
+
+def _ingest(folder: Path, home: Path, known: set[str] | None = None):  # type: ignore[no-untyped-def]
+    return ingest(folder, home, TONIGHT, known or set())
+
+
+def _write(folder: Path, name: str, data: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def test_gb18030_with_chinese_headers_is_read_and_mapped(tmp_path: Path) -> None:
+    text = (
+        "还款编号,案件编号,委托方,还款日期,还款金额,备注\r\n"
+        "P1,C1,EASTBANK,2026/11/20,¥88,客户已还\r\n"
+    )
+    _write(tmp_path / "in", "还款明细.csv", text.encode("gb18030"))
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    (received,) = result.files
+    assert (received.status, received.kind, received.encoding) == ("read", "payments", "gb18030")
+    row = result.tables["payments"].row(0, named=True)
+    assert (row["payment_id"], row["amount"], row["paid_on"]) == ("P1", "¥88", "2026/11/20")
+    assert (row["_file"], row["_row"]) == ("还款明细.csv", 2)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "encoding"), [(b"\xef\xbb\xbf", "utf-8-sig"), (b"", "utf-8")], ids=["bom", "plain"]
+)
+def test_utf8_with_and_without_bom(tmp_path: Path, prefix: bytes, encoding: str) -> None:
+    data = prefix + f"{HEADER_EN}\nP1,C1,EASTBANK,2026-11-20,10\n".encode()
+    _write(tmp_path / "in", "payments.csv", data)
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    assert result.files[0].encoding == encoding
+    assert result.tables["payments"].get_column("payment_id").to_list() == ["P1"]
+
+
+def test_a_file_in_no_known_encoding_is_refused_whole_with_a_message(tmp_path: Path) -> None:
+    _write(tmp_path / "in", "payments.csv", f"{HEADER_EN}\n".encode() + b"P1,\xff\xfe\x80,X\n")
+    (received,) = _ingest(tmp_path / "in", tmp_path / "home").files
+    assert received.status == "refused"
+    assert "payments.csv" in (received.message or "")
+    assert "GB18030" in (received.message or "")
+
+
+def test_a_missing_required_column_refuses_the_file_naming_the_column(tmp_path: Path) -> None:
+    _write(tmp_path / "in", "payments.csv", b"payment_id,case_id,client_id,amount\nP1,C1,E,10\n")
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    assert result.files[0].status == "refused"
+    assert "paid_on" in (result.files[0].message or "")
+    assert "payments" not in result.tables
+
+
+def test_empty_and_header_only_files(tmp_path: Path) -> None:
+    _write(tmp_path / "in", "payments_a.csv", b"")
+    _write(tmp_path / "in", "payments_b.csv", f"{HEADER_EN}\r\n".encode())
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    empty, header_only = result.files
+    assert empty.status == "refused" and "empty" in (empty.message or "")
+    assert header_only.status == "read" and header_only.rows == 0
+
+
+def test_every_file_is_archived_unchanged_before_reading_and_a_repeat_is_skipped(
+    tmp_path: Path,
+) -> None:
+    data = f"{HEADER_EN}\nP1,C1,EASTBANK,2026-11-20,10\n".encode()
+    _write(tmp_path / "in", "payments.csv", data)
+    _write(tmp_path / "in", "broken.csv", b"\xff\xfe\x00garbage")
+    first = _ingest(tmp_path / "in", tmp_path / "home")
+    for received in first.files:
+        archived = Path(received.archived_path)
+        assert archived.is_relative_to(tmp_path / "home" / "archive")
+        assert hashlib.sha256(archived.read_bytes()).hexdigest() == received.sha256
+    again = _ingest(tmp_path / "in", tmp_path / "home", known={first.files[1].sha256})
+    statuses = {f.name: f.status for f in again.files}
+    assert statuses == {"broken.csv": "refused", "payments.csv": "duplicate"}
+    assert "payments" not in again.tables
+
+
+def test_semicolon_and_tab_delimiters_are_recognised(tmp_path: Path) -> None:
+    _write(tmp_path / "in", "payments_1.csv", b"payment_id;case_id;client_id;paid_on;amount\n")
+    _write(tmp_path / "in", "payments_2.txt", b"payment_id\tcase_id\tclient_id\tpaid_on\tamount\n")
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    assert [f.status for f in result.files] == ["read", "read"]
+
+
+def test_a_row_of_the_wrong_length_is_flagged_not_shifted(tmp_path: Path) -> None:
+    data = f"{HEADER_EN}\nP1,C1,EASTBANK,2026-11-20,10\nP2,C2,EASTBANK\n".encode()
+    _write(tmp_path / "in", "payments.csv", data)
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.get_column("_shape").to_list() == [None, "3 fields, header has 5"]
+
+
+def test_kind_is_told_by_the_header_when_the_name_does_not_say(tmp_path: Path) -> None:
+    _write(tmp_path / "in", "export_0423.csv", f"{HEADER_EN}\nP1,C1,E,2026-11-20,10\n".encode())
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    assert result.files[0].kind == "payments"
+
+
+def test_odd_header_case_spacing_and_bom_inside_are_matched(tmp_path: Path) -> None:
+    header = " PAYMENT_ID,Case Id,client-id, Paid_On ,AMOUNT"
+    _write(tmp_path / "in", "payments.csv", f"{header}\nP1,C1,E,2026-11-20,10\n".encode())
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.row(0, named=True)["case_id"] == "C1"
+
+
+def test_xlsx_first_sheet_with_date_cells_and_serial_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "in" / "payments.xlsx"
+    path.parent.mkdir()
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, HEADER_EN.split(","))
+    sheet.write_row(1, 0, ["P1", "C1", "EASTBANK"])
+    sheet.write_datetime(
+        1, 3, datetime(2026, 11, 20), book.add_format({"num_format": "yyyy-mm-dd"})
+    )
+    sheet.write_number(1, 4, 1234.5)
+    sheet.write_row(2, 0, ["P2", "C2", "EASTBANK"])
+    sheet.write_number(2, 3, 46346)  # an Excel serial day, 2026-11-20
+    sheet.write_number(2, 4, 88)
+    book.close()
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.select("paid_on", "amount", "_row").rows() == [
+        ("2026-11-20", "1234.5", 2),
+        ("46346", "88", 3),
+    ]
+
+
+def test_parquet_with_typed_columns(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    pl.DataFrame(
+        {
+            "payment_id": ["P1"],
+            "case_id": ["C1"],
+            "client_id": ["E"],
+            "paid_on": [date(2026, 11, 20)],
+            "amount": [12.5],
+        }
+    ).write_parquet(tmp_path / "in" / "payments.parquet")
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.select("paid_on", "amount", "_row").rows() == [("2026-11-20", "12.5", 1)]
+
+
+def test_a_file_that_is_not_a_data_file_is_refused_and_hidden_files_ignored(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path / "in", "cases.xls", b"\xd0\xcf\x11\xe0old excel")
+    _write(tmp_path / "in", ".DS_Store", b"\x00\x01")
+    _write(tmp_path / "in", "cases_x.xlsx", b"PK\x03\x04 truncated zip")
+    files = _ingest(tmp_path / "in", tmp_path / "home").files
+    assert [(f.name, f.status) for f in files] == [
+        ("cases.xls", "refused"),
+        ("cases_x.xlsx", "refused"),
+    ]
+    assert all(f.message for f in files)
