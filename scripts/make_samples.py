@@ -116,8 +116,8 @@ class Book:
 
 def make_collectors(rng: np.random.Generator) -> pl.DataFrame:
     rows = []
-    for i in range(36):
-        team = f"电催{'一二三'[i // 12]}组"
+    for i in range(39):
+        team = f"电催{'一二三'[i // 13]}组"
         rows.append(
             (f"P{i + 1:03d}", name(rng), team, "phone", "", int(rng.integers(40, 81)), True)
         )
