@@ -62,7 +62,7 @@ class IngestResult:
 class RawTable:
     headers: list[str]
     rows: list[list[str | None]]
-    first_row: int  # the row number of rows[0]
+    numbers: list[int]  # the row number a person sees for each of rows (header = row 1)
     encoding: str | None
 
 
@@ -85,6 +85,32 @@ def archive(data: bytes, name: str, digest: str, home: Path, business_date: date
     return target
 
 
+def _utf8_line(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not line.isascii()
+
+
+def _mixed(data: bytes) -> str | None:
+    """A file whose lines were appended by two systems: some UTF-8, some GB18030.
+
+    Chinese text in GB18030 is practically never valid UTF-8 (its lead bytes are UTF-8
+    continuation bytes), so each line is read in the one encoding it is valid in.
+    """
+    lines = data.splitlines(keepends=True)
+    if not any(_utf8_line(line) for line in lines):
+        return None
+    try:
+        return "".join(
+            line.decode("utf-8") if _utf8_line(line) or line.isascii() else line.decode("gb18030")
+            for line in lines
+        )
+    except UnicodeDecodeError:
+        return None
+
+
 def decode(data: bytes, name: str) -> tuple[str, str]:
     """Text and encoding: UTF-8 with BOM, UTF-8, then GB18030, each strictly; else refused."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -93,9 +119,16 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
         candidates = ("utf-8", "gb18030")
     for encoding in candidates:
         try:
-            return data.decode(encoding), encoding
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if encoding == "gb18030":
+            mixed = _mixed(data)
+            if mixed is not None:
+                return mixed, "mixed utf-8/gb18030"
+        return text, encoding
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputFileError(name, "is UTF-16 text; save it as UTF-8 or GB18030 (CONTRACT.md)")
     raise InputFileError(
         name, "cannot be decoded as UTF-8, UTF-8 with BOM or GB18030; save it in one of those"
     )
@@ -121,8 +154,13 @@ def _read_csv(data: bytes, name: str) -> RawTable:
     except csv.Error as exc:
         raise InputFileError(name, f"is not readable as CSV: {scrub_text(str(exc))}") from None
     headers = records[0]
-    rows: list[list[str | None]] = [list(r) for r in records[1:]]
-    return RawTable(headers=headers, rows=rows, first_row=2, encoding=encoding)
+    numbered = [(n, r) for n, r in enumerate(records[1:], start=2) if any(v.strip() for v in r)]
+    return RawTable(
+        headers=headers,
+        rows=[list(r) for _, r in numbered],
+        numbers=[n for n, _ in numbered],
+        encoding=encoding,
+    )
 
 
 def _cell_text(value: Any) -> str | None:
@@ -159,8 +197,19 @@ def _read_xlsx(data: bytes, name: str) -> RawTable:
     if not records:
         raise InputFileError(name, "the first sheet is empty: no header row")
     headers = [h or "" for h in records[0]]
-    rows = [r for r in records[1:] if any(v not in (None, "") for v in r)]
-    return RawTable(headers=headers, rows=rows, first_row=2, encoding=None)
+    # Trailing empty cells are formatting, not data: a sheet's rows are as wide as its widest.
+    width = max((i + 1 for i, h in enumerate(headers) if h), default=0)
+    numbered = [
+        (n, r[:width] + [None] * (width - len(r)))
+        for n, r in enumerate(records[1:], start=2)
+        if any(v not in (None, "") for v in r)
+    ]
+    return RawTable(
+        headers=headers[:width],
+        rows=[r for _, r in numbered],
+        numbers=[n for n, _ in numbered],
+        encoding=None,
+    )
 
 
 def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
@@ -170,7 +219,15 @@ def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
         raise InputFileError(
             name, f"is not a readable Parquet file ({type(exc).__name__})"
         ) from None
-    return frame.with_columns(pl.all().cast(pl.Utf8))
+    texts = []
+    for column, dtype in frame.schema.items():
+        try:
+            texts.append(frame.get_column(column).cast(pl.Utf8))
+        except (pl.exceptions.PolarsError, pl.exceptions.InvalidOperationError):
+            raise InputFileError(
+                name, f"column {column!r} holds {dtype}, which is not a value of the contract"
+            ) from None
+    return pl.DataFrame(texts)
 
 
 def _kind_and_mapping(name: str, headers: list[str]) -> tuple[str, dict[str, str]]:
@@ -201,18 +258,35 @@ def _table_frame(table: RawTable, name: str, mapping: dict[str, str], kind: str)
     for row in table.rows:
         for column, pos in positions.items():
             data[column].append(row[pos] if pos < len(row) else None)
-        shape.append(None if len(row) == width else f"{len(row)} fields, header has {width}")
+        shape.append(_shape_problem(row, width))
     frame = pl.DataFrame(data, schema={c: pl.Utf8 for c in data})
-    return _finish(frame, name, table.first_row, shape, kind)
+    return _finish(frame, name, table.numbers, shape, kind)
+
+
+def _shape_problem(row: list[str | None], width: int) -> str | None:
+    """A row shorter than the header (a cut-off line) cannot be trusted; a longer one can only
+    when what it has beyond the header is empty (a trailing delimiter)."""
+    if len(row) == width or (len(row) > width and not any((v or "").strip() for v in row[width:])):
+        return None
+    return f"{len(row)} fields, header has {width}"
 
 
 def _finish(
-    frame: pl.DataFrame, name: str, first_row: int, shape: list[str | None] | None, kind: str
+    frame: pl.DataFrame,
+    name: str,
+    numbers: list[int] | None,
+    shape: list[str | None] | None,
+    kind: str,
 ) -> pl.DataFrame:
+    """Add the file name, row numbers (1, 2, ... for Parquet) and shape; all contract columns."""
     n = frame.height
     extra = [
         pl.lit(name).alias("_file"),
-        pl.int_range(first_row, first_row + n, dtype=pl.Int64).alias("_row"),
+        (
+            pl.Series("_row", numbers, dtype=pl.Int64)
+            if numbers is not None
+            else pl.int_range(1, n + 1, dtype=pl.Int64)
+        ).alias("_row"),
         (pl.Series(SHAPE_COLUMN, shape, dtype=pl.Utf8) if shape is not None else pl.lit(None))
         .cast(pl.Utf8)
         .alias(SHAPE_COLUMN),
@@ -228,7 +302,7 @@ def read_file(data: bytes, name: str) -> tuple[str, pl.DataFrame, str | None]:
         raw = _read_parquet(data, name)
         kind, mapping = _kind_and_mapping(name, raw.columns)
         frame = raw.select([pl.col(r).alias(c) for r, c in mapping.items()])
-        return kind, _finish(frame, name, 1, None, kind), None
+        return kind, _finish(frame, name, None, None, kind), None
     if suffix == ".xlsx":
         table = _read_xlsx(data, name)
     elif suffix in (".csv", ".txt", ".tsv"):

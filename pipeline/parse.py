@@ -80,8 +80,9 @@ def _plausible(value: pl.Expr) -> pl.Expr:
 
 
 def date_value(column: str, *, excel: bool = False) -> pl.Expr:
-    """Dates in the contract's forms; a timestamp's time of day is dropped."""
-    text = _half_width(clean(column))
+    """Dates in the contract's forms (and 2026年11月5日); a timestamp's time of day is dropped."""
+    # 2026年11月5日 is how Chinese systems print a date; 2026年13月5日 stays unreadable.
+    text = _half_width(clean(column)).str.replace_all("[年月]", "-").str.replace_all("日", "")
     day_part = text.str.extract(
         r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{8})(?:[ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?$", 1
     )

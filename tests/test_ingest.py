@@ -170,3 +170,51 @@ def test_a_file_that_is_not_a_data_file_is_refused_and_hidden_files_ignored(
         ("cases_x.xlsx", "refused"),
     ]
     assert all(f.message for f in files)
+
+
+def test_blank_lines_trailing_delimiters_and_a_cut_off_last_line(tmp_path: Path) -> None:
+    data = (
+        f"{HEADER_EN}\r\n"
+        "P1,C1,EASTBANK,2026-11-20,10,\r\n"  # a trailing delimiter: nothing beyond the header
+        "\r\n"  # a blank line is no row
+        "P2,C2,EASTBANK,2026-11-20,20\r\n"
+        "P3,C3,EASTB"  # the file was cut off mid-line
+    ).encode()
+    _write(tmp_path / "in", "payments.csv", data)
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.select("payment_id", "_row", "_shape").rows() == [
+        ("P1", 2, None),
+        ("P2", 4, None),
+        ("P3", 5, "3 fields, header has 5"),
+    ]
+
+
+def test_a_file_with_utf8_and_gb18030_lines_is_read_line_by_line(tmp_path: Path) -> None:
+    data = (
+        "payment_id,case_id,client_id,paid_on,amount,备注\n".encode()
+        + "P1,C1,EASTBANK,2026-11-20,10,已还\n".encode("gb18030")
+        + "P2,C2,EASTBANK,2026-11-20,10,已还\n".encode()
+    )
+    _write(tmp_path / "in", "payments.csv", data)
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    assert result.files[0].encoding == "mixed utf-8/gb18030"
+    assert result.tables["payments"].get_column("payment_id").to_list() == ["P1", "P2"]
+
+
+def test_xlsx_row_numbers_are_the_sheets_own_after_an_empty_row(tmp_path: Path) -> None:
+    path = tmp_path / "in" / "payments.xlsx"
+    path.parent.mkdir()
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, HEADER_EN.split(","))
+    sheet.write_row(1, 0, ["P1", "C1", "E", "2026-11-20", "1"])
+    sheet.write_row(3, 0, ["P2", "C2", "E", "2026-11-20", "2"])
+    book.close()
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.select("payment_id", "_row").rows() == [("P1", 2), ("P2", 4)]
+
+
+def test_utf16_is_refused_with_advice(tmp_path: Path) -> None:
+    _write(tmp_path / "in", "payments.csv", f"{HEADER_EN}\n".encode("utf-16"))
+    (received,) = _ingest(tmp_path / "in", tmp_path / "home").files
+    assert received.status == "refused" and "UTF-16" in (received.message or "")

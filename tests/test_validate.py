@@ -83,7 +83,8 @@ def test_amounts_as_banks_write_them(raw: str, value: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["2026-11-01", "2026/11/01", "20261101", "2026-11-01 08:15:00", "2026/11/1"]
+    "raw",
+    ["2026-11-01", "2026/11/01", "20261101", "2026-11-01 08:15:00", "2026/11/1", "2026年11月1日"],
 )
 def test_dates_as_banks_write_them(raw: str) -> None:
     good = validate({"cases": cases_table({"handover_date": raw})}, TONIGHT).frames["cases"]
