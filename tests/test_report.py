@@ -1,0 +1,380 @@
+"""report.html: the ops lead's page is self-contained, escaped, charted and tells the truth."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+
+from pipeline.assemble import WORKLIST_COLUMNS, NightFrames
+from pipeline.report import (
+    SCORE_BINS,
+    ReportData,
+    build_report_data,
+    render_report,
+    score_bins,
+)
+from tests.factories import TONIGHT, collector, roster
+
+CHART_SECTIONS = {"channels", "capacity", "collectors", "scores", "rejects", "holds"}
+
+WORKLIST_SCHEMA: dict[str, Any] = {
+    "collector_id": pl.Utf8,
+    "collector_name": pl.Utf8,
+    "team": pl.Utf8,
+    "rank": pl.Int32,
+    "case_id": pl.Utf8,
+    "client_id": pl.Utf8,
+    "customer_id": pl.Utf8,
+    "customer_name": pl.Utf8,
+    "phone": pl.Utf8,
+    "id_number": pl.Utf8,
+    "card_number": pl.Utf8,
+    "city": pl.Utf8,
+    "district": pl.Utf8,
+    "address": pl.Utf8,
+    "amount_owed": pl.Float64,
+    "debtor_total_owed": pl.Float64,
+    "days_overdue": pl.Int32,
+    "overdue_stage": pl.Utf8,
+    "p_repay": pl.Float64,
+    "expected_recovery": pl.Float64,
+    "channel": pl.Utf8,
+    "action": pl.Utf8,
+    "reasons": pl.Utf8,
+    "call_window": pl.Utf8,
+    "return_date": pl.Date,
+    "extension_due": pl.Boolean,
+}
+HOLD_SCHEMA: dict[str, Any] = {
+    "client_id": pl.Utf8,
+    "case_id": pl.Utf8,
+    "customer_id": pl.Utf8,
+    "reason": pl.Utf8,
+    "detail": pl.Utf8,
+}
+LETTER_SCHEMA: dict[str, Any] = {
+    "client_id": pl.Utf8,
+    "case_id": pl.Utf8,
+    "customer_name": pl.Utf8,
+    "address": pl.Utf8,
+    "city": pl.Utf8,
+    "amount_owed": pl.Float64,
+    "reference": pl.Utf8,
+    "collector_id": pl.Utf8,
+}
+REJECT_SCHEMA: dict[str, Any] = {
+    "file": pl.Utf8,
+    "row": pl.Int64,
+    "kind": pl.Utf8,
+    "column": pl.Utf8,
+    "rule": pl.Utf8,
+    "value": pl.Utf8,
+}
+SECRET_PHONE = "13912345678"
+
+
+@dataclass(frozen=True)
+class FakeScores:
+    """The attributes of models.score.Scores that report.py may use."""
+
+    frame: pl.DataFrame
+    method: str = "model"
+    model_version: str | None = "2026-11-20-a1"
+    model_sha256: str | None = "ab" * 32
+
+
+def work(collector_id: str, rank: int, case_id: str, **overrides: Any) -> dict[str, Any]:
+    """One worklist row as assemble builds it: phone work, id and card already masked."""
+    row: dict[str, Any] = {
+        "collector_id": collector_id,
+        "collector_name": f"name {collector_id}",
+        "team": "phone-1",
+        "rank": rank,
+        "case_id": case_id,
+        "client_id": "EASTBANK",
+        "customer_id": f"C-{case_id}",
+        "customer_name": "张三",
+        "phone": SECRET_PHONE,
+        "id_number": "110101********4477",
+        "card_number": "****3445",
+        "city": "上海",
+        "district": "浦东新区",
+        "address": None,
+        "amount_owed": 5000.0,
+        "debtor_total_owed": 5000.0,
+        "days_overdue": 45,
+        "overdue_stage": "M2",
+        "p_repay": 0.3,
+        "expected_recovery": 1500.0,
+        "channel": "phone",
+        "action": "call: collect",
+        "reasons": "right-party contact; 45 days overdue",
+        "call_window": "08:00-22:00",
+        "return_date": TONIGHT + timedelta(days=70),
+        "extension_due": False,
+    }
+    row.update(overrides)
+    return row
+
+
+def worklists(*rows: dict[str, Any]) -> pl.DataFrame:
+    frame = pl.DataFrame(list(rows), schema=WORKLIST_SCHEMA)
+    assert tuple(frame.columns) == WORKLIST_COLUMNS
+    return frame
+
+
+def holds(*rows: tuple[str, str, str | None]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"client_id": "EASTBANK", "case_id": c, "customer_id": f"C-{c}", "reason": r}
+            | {"detail": d}
+            for c, r, d in rows
+        ],
+        schema=HOLD_SCHEMA,
+    )
+
+
+def letters(*rows: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=LETTER_SCHEMA)
+
+
+def rejects(*rows: tuple[str, int, str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {"file": f, "row": r, "kind": "cases", "column": c, "rule": rule, "value": v}
+            for f, r, c, rule, v in rows
+        ],
+        schema=REJECT_SCHEMA,
+    )
+
+
+def sample_night() -> tuple[NightFrames, pl.DataFrame, FakeScores, pl.DataFrame, dict[str, Any]]:
+    """A small night: two phone collectors, a visit and a letter collector, holds, rejects."""
+    wl = worklists(
+        work("P1", 1, "K1", p_repay=0.81, expected_recovery=4050.0),
+        work("P1", 2, "K2", p_repay=0.42, expected_recovery=2100.0, extension_due=True),
+        work("P2", 1, "K3", p_repay=0.10, expected_recovery=500.0),
+        work(
+            "V1",
+            1,
+            "K4",
+            team="visit-1",
+            channel="visit",
+            phone=None,
+            address="上海市浦东新区某路1号",
+            action="visit: collect (carry contract, plan form, note form)",
+            expected_recovery=9000.0,
+            p_repay=0.6,
+        ),
+        work(
+            "L1",
+            1,
+            "K5",
+            team="letter-1",
+            channel="letter",
+            phone=None,
+            address="上海市黄浦区某路2号",
+            action="send demand letter (registered mail)",
+            expected_recovery=300.0,
+            p_repay=0.05,
+        ),
+    )
+    night = NightFrames(
+        worklists=wl,
+        holds=holds(
+            ("K6", "paid", None), ("K7", "over capacity", "extension due"), ("K8", "paid", None)
+        ),
+        letters=letters(
+            {
+                "client_id": "EASTBANK",
+                "case_id": "K5",
+                "customer_name": "张三",
+                "address": "上海市黄浦区某路2号",
+                "city": "上海",
+                "amount_owed": 5000.0,
+                "reference": "EASTBANK-K5",
+                "collector_id": "L1",
+            }
+        ),
+    )
+    people = roster(
+        collector("P1", "phone", 10),
+        collector("P2", "phone", 5),
+        collector("P3", "phone", 8, active=False),
+        collector("V1", "visit", 4),
+        collector("L1", "letter", 50),
+    )
+    scored = pl.DataFrame(
+        {
+            "client_id": ["EASTBANK"] * 8,
+            "case_id": [f"K{i}" for i in range(1, 9)],
+            "p_repay": [0.81, 0.42, 0.10, 0.6, 0.05, 0.99, 1.0, 0.0],
+            "expected_recovery": [4050.0, 2100.0, 500.0, 9000.0, 300.0, 0.0, 10.0, 0.0],
+            "reasons": ["r"] * 8,
+        }
+    )
+    bad = rejects(
+        ("cases.csv", 7, "id_number", "id_checksum", "110101********4470"),
+        ("cases.csv", 7, "phone", "phone_format", "139*****78"),
+        ("cases.csv", 9, "amount_owed", "not_a_number", "abc"),
+        ("payments.csv", 3, "amount", "not_a_number", "x"),
+    )
+    manifest: dict[str, Any] = {
+        "run_id": "20261123-0a1b2c3d",
+        "business_date": TONIGHT.isoformat(),
+        "inputs": [
+            {
+                "file": "cases.csv",
+                "sha256": "cd" * 32,
+                "kind": "cases",
+                "status": "read",
+                "rows": 12,
+                "message": None,
+            }
+        ],
+        "model": {"method": "model", "version": "2026-11-20-a1", "sha256": "ab" * 32},
+        "policy_sha256": "ef" * 32,
+        "rule_pack": "cn-2026",
+        "counts": {"book": 8, "rows_rejected": 3, "worked": 5, "held": 3, "letters": 1},
+        "warnings": [],
+        "timings_seconds": {"ingest": 0.5, "validate": 0.25, "score": 1.0},
+    }
+    return night, people, FakeScores(scored), bad, manifest
+
+
+def sample_report(**overrides: Any) -> ReportData:
+    night, people, scores, bad, manifest = sample_night()
+    data = build_report_data(manifest, night, people, scores, bad)  # type: ignore[arg-type]
+    return replace(data, **overrides)
+
+
+def _sections(page: str) -> dict[str, str]:
+    found = re.findall(r'<section id="([\w-]+)" class="chart">(.*?)</section>', page, re.S)
+    return dict(found)
+
+
+def test_the_page_loads_nothing_from_the_network() -> None:
+    page = render_report(sample_report())
+    assert "http://" not in page and "https://" not in page
+    for tag in ("<script", "<link", "<iframe", "<img", "@import", "url("):
+        assert tag not in page.lower(), tag
+    assert page.startswith("<!DOCTYPE html>")
+    assert '<meta charset="utf-8">' in page
+
+
+def test_every_chart_section_holds_an_svg_chart() -> None:
+    sections = _sections(render_report(sample_report()))
+    assert set(sections) == CHART_SECTIONS
+    for name, content in sections.items():
+        assert "<svg" in content and "</svg>" in content, name
+
+
+def test_an_empty_night_still_renders_every_chart() -> None:
+    night, people, scores, _, manifest = sample_night()
+    empty = NightFrames(
+        worklists=night.worklists.clear(), holds=night.holds.clear(), letters=night.letters.clear()
+    )
+    data = build_report_data(
+        manifest,
+        empty,
+        people,
+        FakeScores(scores.frame.clear()),  # type: ignore[arg-type]
+        rejects(),
+    )
+    sections = _sections(render_report(data))
+    assert set(sections) == CHART_SECTIONS
+    assert all("<svg" in s for s in sections.values())
+
+
+def test_rule_fallback_shows_a_banner_telling_to_train() -> None:
+    page = render_report(sample_report(method="rule", model_version=None, model_sha256=None))
+    banner = re.search(r'<div class="banner warn" id="rule-fallback">(.*?)</div>', page, re.S)
+    assert banner is not None
+    assert "R6 rule" in banner.group(1) and "caseflow train" in banner.group(1)
+    assert "rule-fallback" not in render_report(sample_report())
+
+
+def test_the_glance_counts_follow_the_night() -> None:
+    data = sample_report()
+    assert (data.book, data.worked, data.held, data.letters) == (8, 5, 3, 1)
+    assert data.rows_rejected == 3
+    assert data.expected_recovery == 4050.0 + 2100.0 + 500.0 + 9000.0 + 300.0
+    assert (data.extension_due_worked, data.extension_due_held) == (1, 1)
+    assert data.held_by_reason == (("paid", 2), ("over capacity", 1))
+    assert [c for c, _, _ in data.worked_by_channel] == ["phone", "visit", "letter"]
+    assert data.worked_by_channel[0][1:] == (3, 6650.0)
+
+
+def test_rejects_count_input_rows_per_rule_and_file() -> None:
+    data = sample_report()
+    assert dict(data.rejects_by_rule) == {
+        "not_a_number": 2,
+        "id_checksum": 1,
+        "phone_format": 1,
+    }
+    # cases.csv row 7 failed two rules but is one row.
+    assert dict(data.rejects_by_file) == {"cases.csv": 2, "payments.csv": 1}
+
+
+def test_capacity_use_is_per_team_and_ignores_collectors_on_leave() -> None:
+    capacity = {c.team: c for c in sample_report().capacity}
+    phone = capacity["phone-1"]
+    assert (phone.used, phone.capacity, phone.collectors, phone.on_leave) == (3, 15, 2, 1)
+    assert (capacity["visit-1"].used, capacity["visit-1"].capacity) == (1, 4)
+    # The collector on leave is not listed with work; the others are, best first.
+    ids = [c.collector_id for c in sample_report().collectors]
+    assert ids == ["V1", "P1", "P2", "L1"]
+
+
+def test_score_bins_cover_zero_to_one_inclusive() -> None:
+    bins = score_bins(pl.Series([0.0, 0.049, 0.05, 0.5, 0.999, 1.0, None, float("nan")]))
+    assert len(bins) == SCORE_BINS
+    assert sum(bins) == 6
+    assert bins[0] == 2 and bins[1] == 1 and bins[10] == 1 and bins[-1] == 2
+    data = sample_report()
+    assert sum(data.score_bins_all) == data.scored == 8
+    assert sum(data.score_bins_worked) == data.worked
+
+
+def test_every_text_is_escaped_and_no_debtor_detail_reaches_the_page() -> None:
+    night, people, scores, bad, manifest = sample_night()
+    people = people.with_columns(
+        pl.when(pl.col("collector_id") == "P1")
+        .then(pl.lit("<script>alert(1)</script>"))
+        .otherwise(pl.col("name"))
+        .alias("name")
+    )
+    manifest["warnings"] = ["<b>bold</b> warning about 6222020200112233445"]
+    page = render_report(
+        build_report_data(manifest, night, people, scores, bad)  # type: ignore[arg-type]
+    )
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "6222020200112233445" not in page
+    for secret in (SECRET_PHONE, "110101********4470", "上海市浦东新区某路1号", "张三"):
+        assert secret not in page
+
+
+def test_the_page_shows_warnings_timings_and_the_model() -> None:
+    page = render_report(sample_report(warnings=("two files came late",)))
+    assert "two files came late" in page
+    assert "2026-11-20-a1" in page and "ingest" in page and "1.750" in page  # total seconds
+
+
+def test_thousands_of_collectors_keep_the_page_small() -> None:
+    n = 1500
+    wl = worklists(*(work(f"P{i:04d}", 1, f"K{i}", expected_recovery=float(i)) for i in range(n)))
+    people = roster(*(collector(f"P{i:04d}", "phone", 20) for i in range(n)))
+    night = NightFrames(worklists=wl, holds=holds(), letters=letters())
+    scored = wl.select("client_id", "case_id", "p_repay", "expected_recovery", "reasons")
+    _, _, _, bad, manifest = sample_night()
+    data = build_report_data(manifest, night, people, FakeScores(scored), bad)  # type: ignore[arg-type]
+    page = render_report(data)
+    assert len(page.encode()) < 1_000_000
+    chart = _sections(page)["collectors"].split("<details>")[0]
+    assert chart.count("<rect") <= 51  # the best and worst 25, and a gap
+    assert "P1499" in chart and "P0000" in chart and "1,450 more" in chart
