@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -163,23 +162,38 @@ def csv_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def _display_width(text: str) -> int:
-    """Width in Excel's character units: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+def _column_widths(frame: pl.DataFrame) -> list[float]:
+    """Column widths in Excel's character units that fit header and values (capped).
 
-
-def _column_width(name: str, series: pl.Series) -> float:
-    if name in PERCENT_COLUMNS:
-        values = ["100.0%"]
-    elif series.dtype == pl.Date:
-        values = ["2026-01-01"]
-    elif series.dtype.is_float():
-        values = [f"{v:,.2f}" for v in series.drop_nulls().head(5000).to_list()]
-    else:
-        values = [str(v) for v in series.drop_nulls().head(5000).to_list()]
-    widest = max((_display_width(v) for v in values), default=0)
-    # +2 leaves room for the autofilter's drop-down arrow over the header.
-    return float(min(_MAX_WIDTH, max(_display_width(name) + 2, widest + 1, 6)))
+    One query for the whole sheet: floats by their largest magnitude (shown with thousands
+    separators), text by its widest value, where a CJK character (3 bytes of UTF-8) is two
+    units wide: chars + (bytes - chars) / 2 counts it as two and ASCII as one.
+    """
+    exprs: list[pl.Expr] = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if dtype.is_float():
+            exprs.append(col.abs().max().alias(name))
+        else:
+            text = col.cast(pl.Utf8)
+            chars = text.str.len_chars()
+            exprs.append((chars + (text.str.len_bytes() - chars) // 2).max().alias(name))
+    tops = frame.select(exprs).row(0) if frame.width else ()
+    widths = []
+    for (name, dtype), top in zip(frame.schema.items(), tops, strict=True):
+        if top is None:
+            widest = 0
+        elif name in PERCENT_COLUMNS:
+            widest = len("100.0%")
+        elif dtype == pl.Date:
+            widest = len("2026-01-01")
+        elif dtype.is_float():
+            widest = len(f"-{top:,.2f}")
+        else:
+            widest = int(top)
+        # +2 leaves room for the autofilter's drop-down arrow over the header.
+        widths.append(float(min(_MAX_WIDTH, max(len(name) + 2, widest + 1, 6))))
+    return widths
 
 
 def xlsx_bytes(frame: pl.DataFrame, *, sheet: str, title: str, business_date: date) -> bytes:
@@ -214,10 +228,11 @@ def xlsx_bytes(frame: pl.DataFrame, *, sheet: str, title: str, business_date: da
         "datetime": book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
     }
     sheet_ = book.add_worksheet(sheet)
+    widths = _column_widths(frame)
     for col, name in enumerate(frame.columns):
         series = frame.get_column(name)
         fmt = formats[_format_key(name, series.dtype)]
-        sheet_.set_column(col, col, _column_width(name, series), fmt)
+        sheet_.set_column(col, col, widths[col], fmt)
         sheet_.write_string(0, col, name, formats["header"])
         _write_column(sheet_, col, series, fmt)
     sheet_.freeze_panes(1, 0)
@@ -249,7 +264,10 @@ def _format_key(name: str, dtype: pl.DataType) -> str:
 
 
 def _write_column(sheet: Any, col: int, series: pl.Series, fmt: Any) -> None:
-    """Write one column with the writer of its type: text is never parsed as a formula."""
+    """Write one column with the writer of its type: text is never parsed as a formula.
+
+    ``Any``: xlsxwriter ships no type information.
+    """
     dtype = series.dtype
     if dtype == pl.Boolean:
         write = sheet.write_boolean
@@ -305,17 +323,33 @@ class _Staging:
     root: Path
     written: dict[str, dict[str, Any]]
 
-    def put(self, relative: str, data: bytes, rows: int | None) -> None:
+    def put(self, relative: str, data: bytes, rows: int | None, *, sync: bool = False) -> None:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("xb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
         if rows is not None:
             entry["rows"] = rows
         self.written[relative] = entry
+
+    def sync(self) -> None:
+        """fsync every file written so far, then their folders.
+
+        One pass at the end rather than one per write lets the kernel write files back while
+        the next ones are built; the manifest is written only after this returns.
+        """
+        for relative in self.written:
+            fd = os.open(self.root / relative, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for folder in sorted({(self.root / r).parent for r in self.written}, reverse=True):
+            _fsync_dir(folder)
 
     def put_table(
         self, stem: str, frame: pl.DataFrame, *, xlsx: tuple[str, str, date] | None = None
@@ -335,11 +369,11 @@ def _write_worklists(staging: _Staging, outputs: NightOutputs) -> None:
         raise CaseflowError("internal error: a worklist row has no collector_id")
     frame = _exportable(frame, WORKLIST_COLUMNS)
     (staging.root / "worklists").mkdir()
-    stems = worklist_stems(frame.get_column("collector_id").unique().to_list())
+    parts = frame.partition_by("collector_id", as_dict=True, maintain_order=False)
+    by_collector = {str(key[0]): part for key, part in parts.items()}
+    stems = worklist_stems(by_collector)
     for cid in sorted(stems):
-        rows = frame.filter(pl.col("collector_id") == cid).sort(
-            "rank", "client_id", "case_id", nulls_last=True
-        )
+        rows = by_collector[cid].sort("rank", "client_id", "case_id", nulls_last=True)
         title = f"caseflow worklist {cid} for {outputs.business_date.isoformat()}"
         staging.put_table(
             f"worklists/{stems[cid]}", rows, xlsx=("worklist", title, outputs.business_date)
@@ -382,9 +416,9 @@ def _fill(staging: _Staging, outputs: NightOutputs) -> None:
     _write_worklists(staging, outputs)
     _write_tables(staging, outputs)
     staging.put("report.html", render_report(outputs.report).encode("utf-8"), None)
-    # Last, so that a manifest present means every file it lists was fully written.
-    staging.put(MANIFEST, manifest_bytes(outputs.manifest, staging.written), None)
-    _fsync_dir(staging.root / "worklists")
+    staging.sync()
+    # Last, and once the others are on disk: a manifest present means every file it lists is.
+    staging.put(MANIFEST, manifest_bytes(outputs.manifest, staging.written), None, sync=True)
     _fsync_dir(staging.root)
 
 

@@ -157,7 +157,9 @@ def _capacity(roster: pl.DataFrame, worklists: pl.DataFrame) -> tuple[CapacityUs
         pl.col("daily_capacity").filter(pl.col("active")).sum().alias("capacity"),
     )
     used = worklists.group_by(team, "channel").len().rename({"len": "used"})
-    joined = pools.join(used, on=["team", "channel"], how="full", coalesce=True).fill_null(0)
+    joined = pools.join(used, on=["team", "channel"], how="full", coalesce=True).with_columns(
+        pl.col("collectors", "on_leave", "capacity", "used").fill_null(0)
+    )
     rows = [
         CapacityUse(
             team=str(r["team"]),
