@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SCORE_BINS = 20
 # Past this many collectors the per-collector chart shows the best and the worst only (the
 # full list stays in a table below it), so the page stays readable and small.
-MAX_COLLECTOR_BARS = 50
+MAX_COLLECTOR_BARS = 60
 CHANNEL_ORDER = ("phone", "visit", "letter")
 
 
@@ -284,6 +284,10 @@ def _money(value: float) -> str:
     return f"¥{value:,.0f}"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def _clip(text: str, width: int = 32) -> str:
     """``text`` cut to ``width`` display columns (CJK counts two), with an ellipsis."""
     out, used = "", 0
@@ -505,7 +509,7 @@ def _glance(d: ReportData) -> str:
 
 def _channel_section(d: ReportData) -> str:
     bars = [
-        Bar(ch, n, f"{n:,} cases · {_money(v)}", _channel_css(ch))
+        Bar(ch, n, f"{_count(n, 'case')} · {_money(v)}", _channel_css(ch))
         for ch, n, v in d.worked_by_channel
     ]
     table = _table(
@@ -571,7 +575,7 @@ def _score_section(d: ReportData) -> str:
 
 
 def _reject_section(d: ReportData) -> str:
-    bars = [Bar(rule, n, f"{n:,} rows", "bad") for rule, n in d.rejects_by_rule]
+    bars = [Bar(rule, n, _count(n, "row"), "bad") for rule, n in d.rejects_by_rule]
     by_file = _table(("file", "rows rejected"), ((f, f"{n:,}") for f, n in d.rejects_by_file), {1})
     return _section(
         "rejects",
@@ -583,7 +587,7 @@ def _reject_section(d: ReportData) -> str:
 
 
 def _holds_section(d: ReportData) -> str:
-    bars = [Bar(reason, n, f"{n:,} cases") for reason, n in d.held_by_reason]
+    bars = [Bar(reason, n, _count(n, "case")) for reason, n in d.held_by_reason]
     return _section("holds", "Held by reason", bar_chart(bars, "held cases by reason"), chart=True)
 
 
