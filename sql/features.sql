@@ -21,6 +21,7 @@ notes as (
     select
         client_id,
         case_id,
+        note_id,
         contacted_at,
         outcome,
         promise_date,
@@ -50,6 +51,7 @@ notes_as_of as (
         s.business_date,
         s.client_id,
         s.case_id,
+        n.note_id,
         n.contacted_at,
         cast(n.contacted_at as date) as contacted_on,
         n.outcome,
@@ -103,6 +105,7 @@ promises as (
         business_date,
         client_id,
         case_id,
+        note_id,
         contacted_on as promised_on,
         coalesce(promise_date, contacted_on + interval 7 day) as due_on
     from notes_as_of
@@ -124,7 +127,7 @@ promise_results as (
         and pr.case_id = pa.case_id
         and pa.paid_on >= pr.promised_on
         and pa.paid_on <= pr.due_on
-    group by pr.business_date, pr.client_id, pr.case_id, pr.promised_on, pr.due_on
+    group by pr.business_date, pr.client_id, pr.case_id, pr.note_id, pr.due_on
 ),
 
 promise_history as (
