@@ -1,0 +1,255 @@
+"""Reason codes: the top factors behind a case's score, in plain words.
+
+A simple, honest approximation, documented as such in the model card: each feature's
+contribution for a case is
+
+    direction x weight x (value - training mean) / training standard deviation
+
+where ``direction`` is the business's sign where the model is constrained to it (monotonic
+features) and otherwise the sign of the feature's correlation with the model's own scores on the
+training rows, and ``weight`` is the feature's permutation importance (loss of validation ROC AUC
+when the feature is shuffled). So a factor is named only if the model relies on it and the case
+stands out on it; "(+)" marks a factor that raises the score, "(-)" one that lowers it. It is
+not an exact decomposition of a tree ensemble's score, and the card says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from models.features import DAYS_CAP, FEATURE_NAMES, FEATURES, PRODUCTS, Matrix
+
+TOP = 3
+
+Phrase = Callable[[pl.Expr], pl.Expr]
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """Per feature (in ``FEATURE_NAMES`` order): training mean and scale, direction, weight."""
+
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    direction: tuple[int, ...]
+    weight: tuple[float, ...]
+
+    @classmethod
+    def fit(
+        cls, x: Matrix, scores: npt.NDArray[np.float64], importance: npt.NDArray[np.float64]
+    ) -> Explainer:
+        """From the training matrix, the model's scores on it and permutation importances."""
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)  # a constant feature never stands out
+        direction = []
+        for j, feature in enumerate(FEATURES):
+            if feature.monotonic:
+                direction.append(feature.monotonic)
+            elif np.std(x[:, j]) > 0 and np.std(scores) > 0:
+                direction.append(int(np.sign(np.corrcoef(x[:, j], scores)[0, 1])))
+            else:
+                direction.append(0)
+        weight = np.clip(importance, 0.0, None)
+        return cls(
+            mean=tuple(float(v) for v in mean),
+            scale=tuple(float(v) for v in scale),
+            direction=tuple(direction),
+            weight=tuple(float(v) for v in weight),
+        )
+
+    def to_dict(self) -> dict[str, list[float] | list[int]]:
+        return {
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "direction": list(self.direction),
+            "weight": list(self.weight),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Explainer:
+        return cls(
+            mean=tuple(float(v) for v in data["mean"]),
+            scale=tuple(float(v) for v in data["scale"]),
+            direction=tuple(int(v) for v in data["direction"]),
+            weight=tuple(float(v) for v in data["weight"]),
+        )
+
+    def contributions(self, x: Matrix) -> Matrix:
+        """Signed contribution of each feature for each row (0 where it says nothing)."""
+        mean, scale = np.asarray(self.mean), np.asarray(self.scale)
+        signed = np.asarray(self.direction, dtype=np.float64) * np.asarray(self.weight)
+        result: Matrix = (x - mean) / scale * signed
+        # a product indicator speaks only for the product the case has, never "not a mortgage"
+        for j, name in enumerate(FEATURE_NAMES):
+            if name.startswith("product_"):
+                result[:, j] = np.where(x[:, j] > 0, result[:, j], 0.0)
+        return result
+
+    def reasons(self, x: Matrix) -> pl.Series:
+        """The top factors of each row as one text, e.g. "3 right-party contacts (+); ..."."""
+        return phrase_top(x, self.contributions(x))
+
+
+def phrase_top(x: Matrix, contributions: Matrix, top: int = TOP) -> pl.Series:
+    """Name the ``top`` largest contributions of each row, largest first."""
+    n = x.shape[0]
+    if n == 0:
+        return pl.Series("reasons", [], dtype=pl.Utf8)
+    top = min(top, x.shape[1])
+    magnitude = np.abs(contributions)
+    picked = np.argsort(-magnitude, axis=1, kind="stable")[:, :top]
+    rows = np.arange(n)[:, None]
+    long = pl.DataFrame(
+        {
+            # slot-major: all first reasons, then all second ones, ...
+            "pos": np.arange(n * top, dtype=np.int64),
+            "feature": picked.T.reshape(-1).astype(np.int32),
+            "value": x[rows, picked].T.reshape(-1),
+            "contribution": contributions[rows, picked].T.reshape(-1),
+        }
+    ).filter(pl.col("contribution") != 0)
+    parts = [
+        group.with_columns(_PHRASES[FEATURE_NAMES[key[0]]](pl.col("value")).alias("text"))
+        for key, group in long.partition_by("feature", as_dict=True).items()
+        if isinstance(key[0], int)
+    ]
+    texts = (
+        pl.concat(parts).select(
+            "pos",
+            pl.concat_str(
+                "text",
+                pl.when(pl.col("contribution") > 0).then(pl.lit(" (+)")).otherwise(pl.lit(" (-)")),
+            ).alias("text"),
+        )
+        if parts
+        else pl.DataFrame(schema={"pos": pl.Int64, "text": pl.Utf8})
+    )
+    slots = pl.DataFrame({"pos": np.arange(n * top, dtype=np.int64)}).join(
+        texts, on="pos", how="left", maintain_order="left"
+    )
+    column = slots.get_column("text")
+    joined = pl.DataFrame({f"s{k}": column.slice(k * n, n) for k in range(top)}).select(
+        pl.concat_str([f"s{k}" for k in range(top)], separator="; ", ignore_nulls=True)
+    )
+    return joined.to_series().fill_null("").alias("reasons")
+
+
+# ---- plain words for one feature's value ---------------------------------------------------
+
+
+def _int(value: pl.Expr) -> pl.Expr:
+    return value.round(0).cast(pl.Int64).cast(pl.Utf8)
+
+
+def _text(*parts: str | pl.Expr) -> pl.Expr:
+    return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
+
+
+def _count(one: str, many: str, zero: str) -> Phrase:
+    """e.g. "no wrong number" / "1 wrong number" / "4 wrong numbers"."""
+
+    def phrase(v: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(v <= 0)
+            .then(pl.lit(zero))
+            .when(v == 1)
+            .then(pl.lit(one))
+            .otherwise(_text(_int(v), " ", many))
+        )
+
+    return phrase
+
+
+def _days_ago(what: str, never: str) -> Phrase:
+    """e.g. "last payment 12 days ago", or ``never`` at the cap."""
+
+    def phrase(v: pl.Expr) -> pl.Expr:
+        return (
+            pl.when(v >= DAYS_CAP)
+            .then(pl.lit(never))
+            .when(v == 0)
+            .then(pl.lit(f"{what} today"))
+            .when(v == 1)
+            .then(pl.lit(f"{what} yesterday"))
+            .otherwise(_text(what, " ", _int(v), " days ago"))
+        )
+
+    return phrase
+
+
+def _yuan(before: str, after: str = "", zero: str | None = None) -> Phrase:
+    def phrase(v: pl.Expr) -> pl.Expr:
+        text = _text(before, _int(v), " yuan", after)
+        return text if zero is None else pl.when(v <= 0).then(pl.lit(zero)).otherwise(text)
+
+    return phrase
+
+
+def _plain(before: str, after: str = "") -> Phrase:
+    return lambda v: _text(before, _int(v), after)
+
+
+def _percent(before: str, after: str = "") -> Phrase:
+    return lambda v: _text(before, _int(v * 100), "%", after)
+
+
+def _to_return(v: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(v < 0)
+        .then(_text("return date passed ", _int(-v), " days ago"))
+        .when(v == 0)
+        .then(pl.lit("return date today"))
+        .otherwise(_text(_int(v), " days to the return date"))
+    )
+
+
+def _fixed(text: str) -> Phrase:
+    return lambda v: pl.lit(text)
+
+
+_PHRASES: dict[str, Phrase] = {
+    "balance": _yuan("balance "),
+    "principal": _yuan("principal "),
+    "days_overdue": _plain("", " days overdue"),
+    "days_since_handover": _plain("handed over ", " days ago"),
+    "days_to_return": _to_return,
+    "payments_count": _count("1 payment on record", "payments on record", "no payment on record"),
+    "days_since_last_payment": _days_ago("last payment", "no payment in the past year"),
+    "paid_30d": _yuan("paid ", " in the last 30 days", "nothing paid in the last 30 days"),
+    "paid_90d": _yuan("paid ", " in the last 90 days", "nothing paid in the last 90 days"),
+    "share_repaid": _percent("", " of the debt repaid"),
+    "attempts": _count("1 contact attempt", "contact attempts", "never contacted"),
+    "attempts_30d": _count(
+        "1 attempt in the last 30 days",
+        "attempts in the last 30 days",
+        "no attempt in the last 30 days",
+    ),
+    "right_party_contacts": _count(
+        "reached in person once", "right-party contacts", "never reached in person"
+    ),
+    "right_party_rate": _percent("reached in person on ", " of attempts"),
+    "days_since_right_party": _days_ago(
+        "right-party contact", "not reached in person in the past year"
+    ),
+    "days_since_contact": _days_ago("last contact", "no contact in the past year"),
+    "refusals": _count("refused to pay once", "refusals to pay", "never refused"),
+    "wrong_numbers": _count("1 wrong number", "wrong numbers", "no wrong number"),
+    "complaints": _count("1 complaint", "complaints", "no complaint"),
+    "promises_made": _count("1 promise to pay", "promises to pay", "no promise to pay"),
+    "promises_kept": _count("promise kept", "promises kept", "no promise kept"),
+    "promises_broken": _count("1 broken promise", "broken promises", "no broken promise"),
+    "promises_open": _count("promise to pay due", "promises to pay due", "no open promise"),
+    "debtor_open_cases": _count(
+        "the debtor's only open case", "open cases for this debtor", "no open case"
+    ),
+    "debtor_total_balance": _yuan("debtor owes ", " in all"),
+    **{f"product_{p}": _fixed(p.replace("_", " ")) for p in PRODUCTS if p != "other"},
+    "product_other": _fixed("other product"),
+}
+assert set(_PHRASES) == set(FEATURE_NAMES), "every feature needs its plain words"
