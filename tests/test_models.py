@@ -1,0 +1,454 @@
+"""The repayment model: point-in-time features, labels, training, registry, scoring, the R6 rule.
+
+Most tests use one warehouse built from the samples' 13 history nights (once per module) and
+one model trained on it; the label and rule tests build tiny warehouses or frames of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+
+from models import registry as registry_module
+from models.features import FEATURE_NAMES, feature_frame, label_frame, matrix
+from models.registry import Registry
+from models.score import rule_scores, score_night
+from models.train import TrainConfig, TrainResult, train
+from pipeline import warehouse
+from pipeline.errors import ModelError
+from pipeline.load import load
+from tests.warehouse_fixture import NO_REJECTS, File, load_history
+
+LAST_NIGHT = date(2026, 11, 16)  # the last history night of the samples
+PAST_NIGHT = date(2026, 10, 12)  # a night with later history loaded after it
+
+
+@dataclass(frozen=True)
+class Trained:
+    home: Path
+    result: TrainResult
+
+
+@pytest.fixture(scope="module")
+def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse after all 13 history nights of the samples."""
+    connection = warehouse.connect(tmp_path_factory.mktemp("warehouse"))
+    load_history(connection)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def trained(con: duckdb.DuckDBPyConnection, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    home = tmp_path_factory.mktemp("trained")
+    return Trained(home, train(con, home))
+
+
+def _copy_home(trained: Trained, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    shutil.copytree(trained.home, home)
+    return home
+
+
+# ---- features never look past the night --------------------------------------------------
+
+
+def test_features_ignore_everything_after_the_night(con: duckdb.DuckDBPyConnection) -> None:
+    """Payments and notes dated after t (received later, as they would be) change nothing."""
+    before = feature_frame(con, PAST_NIGHT, PAST_NIGHT)
+    after_night = PAST_NIGHT + timedelta(days=1)
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "insert into payments select client_id, 'late-' || case_id, case_id, $day, 5000, $day "
+            "from case_snapshots where business_date = $night",
+            {"day": after_night, "night": PAST_NIGHT},
+        )
+        con.execute(
+            "insert into contacts select client_id, 'late-' || case_id, case_id, 'P001', 'phone', "
+            "$at, 'promise_to_pay', 900, $day, true, $day "
+            "from case_snapshots where business_date = $night",
+            {
+                "at": datetime.combine(after_night, datetime.min.time()),
+                "day": after_night,
+                "night": PAST_NIGHT,
+            },
+        )
+        later = feature_frame(con, PAST_NIGHT, PAST_NIGHT)
+        # the same notes dated late on the night itself do count: the window ends at midnight
+        con.execute(
+            "update contacts set contacted_at = contacted_at - interval 1 minute, "
+            "business_date = $night where note_id like 'late-%'",
+            {"night": PAST_NIGHT},
+        )
+        same_night = feature_frame(con, PAST_NIGHT, PAST_NIGHT)
+    finally:
+        con.execute("rollback")
+    assert later.equals(before)
+    assert (
+        same_night.get_column("promises_made").sum()
+        == before.get_column("promises_made").sum() + before.height
+    )
+
+
+def test_features_of_a_past_night_equal_those_computed_that_night(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """A warehouse that stopped at t and the full one give the same features for night t."""
+    then = warehouse.connect(tmp_path)
+    load_history(then, until=PAST_NIGHT)
+    try:
+        assert feature_frame(then, PAST_NIGHT, PAST_NIGHT).equals(
+            feature_frame(con, PAST_NIGHT, PAST_NIGHT)
+        )
+    finally:
+        then.close()
+
+
+# ---- the label ---------------------------------------------------------------------------
+
+T = date(2026, 1, 5)  # a crafted night
+
+
+def _cases(*rows: tuple[str, float, str]) -> pl.DataFrame:
+    """(case_id, amount_owed, status) rows of one client's cases file."""
+    n = len(rows)
+    return pl.DataFrame(
+        {
+            "client_id": ["EASTBANK"] * n,
+            "case_id": [r[0] for r in rows],
+            "batch_id": ["B1"] * n,
+            "product": ["credit_card"] * n,
+            "customer_id": [f"D-{r[0]}" for r in rows],
+            "customer_name": ["name"] * n,
+            "id_number": [None] * n,
+            "card_number": [None] * n,
+            "phone": [None] * n,
+            "address": [None] * n,
+            "province": ["浙江"] * n,
+            "city": ["杭州"] * n,
+            "district": [None] * n,
+            "principal": [r[1] for r in rows],
+            "amount_owed": [r[1] for r in rows],
+            "days_overdue": pl.Series([40] * n, dtype=pl.Int32),
+            "last_payment_date": pl.Series([None] * n, dtype=pl.Date),
+            "last_payment_amount": pl.Series([None] * n, dtype=pl.Float64),
+            "handover_date": [T - timedelta(days=10)] * n,
+            "return_date": [T + timedelta(days=90)] * n,
+            "status": [r[2] for r in rows],
+            "do_not_contact": [False] * n,
+            "_file": ["cases.csv"] * n,
+            "_row": list(range(2, n + 2)),
+        }
+    )
+
+
+def _payments(*rows: tuple[str, int, float]) -> pl.DataFrame:
+    """(case_id, days after T, amount) rows of a payments file."""
+    return pl.DataFrame(
+        {
+            "client_id": ["EASTBANK"] * len(rows),
+            "payment_id": [f"p{i}" for i in range(len(rows))],
+            "case_id": [r[0] for r in rows],
+            "paid_on": [T + timedelta(days=r[1]) for r in rows],
+            "amount": [r[2] for r in rows],
+            "_file": ["payments.csv"] * len(rows),
+            "_row": list(range(2, len(rows) + 2)),
+        }
+    )
+
+
+def test_label_is_one_payment_of_at_least_min_100_or_balance_within_30_days(
+    tmp_path: Path,
+) -> None:
+    con = warehouse.connect(tmp_path)
+    cases = _cases(
+        ("paid_day_30", 5000.0, "active"),  # 100 yuan on t+30: in the window
+        ("paid_day_31", 5000.0, "active"),  # on t+31: too late
+        ("paid_on_t", 5000.0, "active"),  # on t itself: before the window
+        ("small_balance", 60.0, "active"),  # pays off 60 < 100: counts (min(100, balance))
+        ("too_little", 5000.0, "active"),  # 99 yuan: not enough
+        ("two_halves", 5000.0, "active"),  # 60 + 60: no single payment of 100
+        ("never", 5000.0, "active"),
+        ("disputed", 5000.0, "disputed"),  # not active at t: no label row
+    )
+    load(con, {"cases": cases}, NO_REJECTS, [File("cases.csv", "s1", "cases")], T)
+    payments = _payments(
+        ("paid_day_30", 30, 100.0),
+        ("paid_day_31", 31, 5000.0),
+        ("paid_on_t", 0, 5000.0),
+        ("small_balance", 3, 60.0),
+        ("too_little", 5, 99.0),
+        ("two_halves", 2, 60.0),
+        ("two_halves", 9, 60.0),
+        ("disputed", 4, 5000.0),
+    )
+    later = T + timedelta(days=35)
+    load(con, {"payments": payments}, NO_REJECTS, [File("p.csv", "s2", "payments")], later)
+
+    labels = label_frame(con, T, T, known_by=later)
+    got = dict(labels.select("case_id", "repaid").iter_rows())
+    assert got == {
+        "paid_day_30": 1,
+        "paid_day_31": 0,
+        "paid_on_t": 0,
+        "small_balance": 1,
+        "too_little": 0,
+        "two_halves": 0,
+        "never": 0,
+    }
+    # the horizon and the amount are parameters
+    wider = label_frame(con, T, T, known_by=later, horizon_days=31, min_payment=50.0)
+    got = dict(wider.select("case_id", "repaid").iter_rows())
+    assert got["paid_day_31"] == got["too_little"] == got["two_halves"] == 1
+    # a payment the warehouse had not received by known_by does not count
+    early = label_frame(con, T, T, known_by=T + timedelta(days=34))
+    assert early.get_column("repaid").sum() == 0
+    con.close()
+
+
+# ---- training ----------------------------------------------------------------------------
+
+
+def test_the_model_ranks_payers_well_on_held_out_nights(trained: Trained) -> None:
+    card = trained.result.card
+    model, baseline = card["metrics"]["model"], card["metrics"]["baseline"]
+    # the samples' generator leaves a debtor effect no model can see: ~0.75-0.8 is good
+    assert model["roc_auc"] > 0.75
+    assert model["roc_auc"] >= baseline["roc_auc"] - 0.01
+    # calibrated: the mean probability is near the observed rate, and beats guessing the rate
+    rate = model["positive_rate"]
+    assert abs(model["mean_p"] - rate) < 0.03
+    assert model["brier"] < rate * (1 - rate)
+    # held out means later, and no outcome window of the training nights reaches into it
+    check = card["validation"]
+    assert max(check["training_nights"]) < min(check["nights"])
+    last_trained = date.fromisoformat(max(check["training_nights"]))
+    assert last_trained + timedelta(days=30) <= date.fromisoformat(min(check["nights"]))
+    deciles = model["deciles"]
+    assert deciles[0]["observed_rate"] > 3 * deciles[-1]["observed_rate"]
+
+
+def test_training_saves_a_card_and_a_champion(trained: Trained) -> None:
+    result = trained.result
+    assert result.champion
+    assert Registry(trained.home).champion() is not None
+    card = json.loads(result.card_path.read_text(encoding="utf-8"))
+    assert card["sha256"] == result.sha256
+    assert [f["name"] for f in card["features"]] == list(FEATURE_NAMES)
+    assert card["data"]["last_night"] == "2026-10-12"  # 2026-10-12 + 30 days <= 2026-11-16
+    assert set(card["libraries"]) >= {"scikit-learn", "skops", "numpy", "polars", "duckdb"}
+    # no debtor data in the card: no case, customer or client ids, no names
+    text = result.card_path.read_text(encoding="utf-8")
+    for marker in ("EA000", "NO000", "SO000", "EASTBANK", "customer_name"):
+        assert marker not in text
+    summary = result.summary()
+    assert "ROC AUC" in summary and "baseline" in summary and "champion" in summary
+
+
+@pytest.mark.slow
+def test_training_twice_gives_the_same_model(
+    con: duckdb.DuckDBPyConnection, trained: Trained, tmp_path: Path
+) -> None:
+    again = train(con, tmp_path)
+    assert again.card["metrics"] == trained.result.card["metrics"]
+    assert again.card["permutation_importance"] == trained.result.card["permutation_importance"]
+    first = score_night(con, trained.home, LAST_NIGHT).frame
+    second = score_night(con, tmp_path, LAST_NIGHT).frame
+    assert first.equals(second)
+
+
+def test_too_little_history_is_refused_with_advice(tmp_path: Path) -> None:
+    con = warehouse.connect(tmp_path)
+    with pytest.raises(ModelError, match="no case history"):
+        train(con, tmp_path)
+    load_history(con, until=date(2026, 9, 28))  # 6 weekly nights: no complete window to judge
+    with pytest.raises(ModelError, match="caseflow load"):
+        train(con, tmp_path)
+    assert Registry(tmp_path).champion() is None
+    con.close()
+
+
+def test_too_few_payers_is_refused(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="payers"):
+        train(con, tmp_path, config=TrainConfig(min_training_payers=100_000))
+
+
+# ---- the registry ------------------------------------------------------------------------
+
+
+def test_a_tampered_model_file_is_refused(
+    con: duckdb.DuckDBPyConnection, trained: Trained, tmp_path: Path
+) -> None:
+    home = _copy_home(trained, tmp_path)
+    path = home / "models" / trained.result.version / "model.skops"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="SHA-256"):
+        score_night(con, home, LAST_NIGHT)
+    with pytest.raises(ModelError, match="SHA-256"):
+        Registry(home).promote(trained.result.version)
+
+
+def test_a_model_file_with_unexpected_types_is_refused(
+    trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry_module, "TRUSTED_TYPES", frozenset())
+    with pytest.raises(ModelError, match="does not trust"):
+        Registry(trained.home).load(trained.result.version)
+
+
+@pytest.mark.slow
+def test_versions_are_listed_and_promoted(
+    con: duckdb.DuckDBPyConnection, trained: Trained, tmp_path: Path
+) -> None:
+    home = _copy_home(trained, tmp_path)
+    first = trained.result.version
+    second = train(con, home)
+    assert not second.champion  # a new version never replaces the champion by itself
+    registry = Registry(home)
+    lines = registry.describe_versions()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"* {first}") and lines[1].startswith(f"  {second.version}")
+    registry.promote(second.version)
+    champion = registry.champion()
+    assert champion is not None and champion.version == second.version
+    assert Registry(home).describe_versions()[1].startswith(f"* {second.version}")
+    with pytest.raises(ModelError, match=rf"v999.*known versions: {first}, {second.version}"):
+        registry.promote("v999")
+    assert json.loads((home / "models" / "registry.json").read_text())["champion"] == second.version
+
+
+def test_an_empty_registry_says_so(tmp_path: Path) -> None:
+    assert "caseflow train" in Registry(tmp_path).describe_versions()[0]
+    with pytest.raises(ModelError, match="none yet"):
+        Registry(tmp_path).promote("v001-20261116")
+
+
+# ---- scoring -----------------------------------------------------------------------------
+
+
+def test_the_champion_scores_every_case_of_the_night(
+    con: duckdb.DuckDBPyConnection, trained: Trained
+) -> None:
+    scores = score_night(con, trained.home, LAST_NIGHT)
+    assert scores.method == "model"
+    assert scores.model_version == trained.result.version
+    assert scores.model_sha256 == trained.result.sha256
+    frame = scores.frame
+    snapshot = con.execute(
+        "select count(*) from case_snapshots where business_date = ?", [LAST_NIGHT]
+    ).fetchall()
+    assert frame.height == snapshot[0][0]
+    assert frame.schema == pl.Schema(
+        {
+            "client_id": pl.Utf8,
+            "case_id": pl.Utf8,
+            "p_repay": pl.Float64,
+            "expected_recovery": pl.Float64,
+            "reasons": pl.Utf8,
+        }
+    )
+    assert frame.get_column("p_repay").is_between(0, 1).all()
+    balances = feature_frame(con, LAST_NIGHT, LAST_NIGHT).select("client_id", "case_id", "balance")
+    joined = frame.join(balances, on=["client_id", "case_id"])
+    assert np.allclose(joined["expected_recovery"], joined["p_repay"] * joined["balance"])
+    assert (frame.get_column("reasons").str.count_matches("; ") == 2).all()  # three factors
+
+
+def test_reasons_name_the_factors_that_move_the_score(
+    con: duckdb.DuckDBPyConnection, trained: Trained
+) -> None:
+    frame = score_night(con, trained.home, LAST_NIGHT).frame.sort("p_repay")
+    top = frame.tail(50).get_column("reasons")
+    bottom = frame.head(50).get_column("reasons")
+    # the best cases are mostly explained by what raises the score, the worst by what lowers it
+    assert top.str.count_matches(r"\(\+\)").sum() > 2 * top.str.count_matches(r"\(-\)").sum()
+    assert bottom.str.count_matches(r"\(-\)").sum() > 2 * bottom.str.count_matches(r"\(\+\)").sum()
+    assert not frame.get_column("reasons").str.contains("EA000|NO000|SO000").any()
+
+
+def test_without_a_champion_the_night_is_scored_by_the_rule(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    scores = score_night(con, tmp_path, LAST_NIGHT)
+    assert scores.method == "rule"
+    assert scores.model_version is None and scores.model_sha256 is None
+    assert scores.frame.get_column("p_repay").is_between(0, 1).all()
+    assert scores.frame.get_column("reasons").str.starts_with("R6 rule").all()
+
+
+def _rule_case(case_id: str, **values: float) -> dict[str, object]:
+    row: dict[str, object] = {name: 0.0 for name in FEATURE_NAMES if not name.startswith("prod")}
+    row.update(
+        client_id="EASTBANK",
+        case_id=case_id,
+        product="credit_card",
+        balance=5000.0,
+        days_overdue=60,
+        days_since_right_party=None,
+    )
+    row.update(values)
+    return row
+
+
+def test_the_rule_ranks_by_ability_to_pay_then_days_overdue() -> None:
+    frame = pl.DataFrame(
+        [
+            _rule_case("nothing_fresh", days_overdue=30),
+            _rule_case("nothing_old", days_overdue=400),
+            _rule_case("reached", days_since_right_party=3, days_overdue=500),
+            _rule_case("paid_90d", paid_90d=300.0, days_overdue=400),
+            _rule_case("paid_30d", paid_30d=300.0, paid_90d=300.0, days_overdue=400),
+            _rule_case(
+                "everything",
+                paid_30d=300.0,
+                paid_90d=300.0,
+                days_since_right_party=2,
+                promises_kept=1,
+                promises_open=1,
+                days_overdue=900,
+            ),
+        ]
+    )
+    scores = rule_scores(frame)
+    order = scores.sort("p_repay", descending=True).get_column("case_id").to_list()
+    assert order == [
+        "everything",
+        "paid_30d",
+        "paid_90d",  # a payment within 90 days and a recent right-party contact weigh the
+        "reached",  # same: then fewer days overdue first
+        "nothing_fresh",  # no ability shown: fewer days overdue first
+        "nothing_old",
+    ]
+    assert scores.get_column("p_repay").is_between(0, 1).all()
+    reasons = dict(scores.select("case_id", "reasons").iter_rows())
+    assert (
+        reasons["paid_30d"]
+        == "R6 rule (no trained model): paid in the last 30 days; 400 days overdue"
+    )
+    p = dict(scores.select("case_id", "p_repay").iter_rows())
+    assert np.isclose(
+        scores.filter(pl.col("case_id") == "paid_30d")["expected_recovery"][0],
+        p["paid_30d"] * 5000.0,
+    )
+
+
+def test_feature_matrix_is_complete_and_ordered(con: duckdb.DuckDBPyConnection) -> None:
+    frame = feature_frame(con, LAST_NIGHT, LAST_NIGHT)
+    x = matrix(frame)
+    assert x.shape == (frame.height, len(FEATURE_NAMES))
+    assert np.isfinite(x).all()
+    # one product indicator per case
+    products = x[:, [FEATURE_NAMES.index(n) for n in FEATURE_NAMES if n.startswith("product_")]]
+    assert (products.sum(axis=1) == 1).all()
