@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from models.features import feature_frame, matrix
-from models.registry import Registry
+from models.registry import LoadedModel, Registry
 from pipeline.errors import ModelError
 
 SCORE_SCHEMA = {
@@ -45,22 +45,29 @@ class Scores:
 def score_night(con: duckdb.DuckDBPyConnection, home: Path, business_date: date) -> Scores:
     """Score every case in the night's snapshot (all statuses; the strategy picks the active)."""
     features = feature_frame(con, business_date, business_date)
-    champion = Registry(home).champion()
+    registry = Registry(home)
+    champion = registry.champion()
     if champion is None:
         return Scores(rule_scores(features), method="rule", model_version=None, model_sha256=None)
-    loaded = Registry(home).load(champion.version)
+    loaded = registry.load(champion.version)  # refuses a file that is not the one trained
+    return Scores(model_scores(features, loaded), "model", loaded.version, loaded.sha256)
+
+
+def model_scores(features: pl.DataFrame, loaded: LoadedModel) -> pl.DataFrame:
+    """The model's probability, expected recovery and reasons for each row of ``features``."""
+    if features.is_empty():
+        return pl.DataFrame(schema=SCORE_SCHEMA)
     x = matrix(features)
     if not np.isfinite(x).all():
-        raise ModelError(f"{business_date}: the night's features hold non-finite values")
-    p = loaded.model.predict(x)
-    frame = features.select(
-        "client_id",
-        "case_id",
-        pl.Series("p_repay", p, dtype=pl.Float64),
-        (pl.Series(p) * pl.col("balance")).alias("expected_recovery"),
+        raise ModelError("the night's features hold non-finite values; the night is not scored")
+    p = pl.Series("p_repay", loaded.model.predict(x), dtype=pl.Float64)
+    return features.select(
+        pl.col("client_id").cast(pl.Utf8),
+        pl.col("case_id").cast(pl.Utf8),
+        p,
+        (p * pl.col("balance").cast(pl.Float64)).alias("expected_recovery"),
         loaded.explainer.reasons(x),
     )
-    return Scores(frame.cast(SCORE_SCHEMA), "model", loaded.version, loaded.sha256)  # type: ignore[arg-type]
 
 
 def rule_scores(features: pl.DataFrame) -> pl.DataFrame:
@@ -101,9 +108,9 @@ def rule_scores(features: pl.DataFrame) -> pl.DataFrame:
         ignore_nulls=True,
     )
     return features.select(
-        "client_id",
-        "case_id",
-        p,
-        (p * pl.col("balance")).alias("expected_recovery"),
+        pl.col("client_id").cast(pl.Utf8),
+        pl.col("case_id").cast(pl.Utf8),
+        p.cast(pl.Float64),
+        (p * pl.col("balance").cast(pl.Float64)).alias("expected_recovery"),
         pl.concat_str(pl.lit("R6 rule (no trained model): "), facts).alias("reasons"),
-    ).cast(SCORE_SCHEMA)  # type: ignore[arg-type]
+    )

@@ -22,7 +22,7 @@ from models import registry as registry_module
 from models.features import FEATURE_NAMES, feature_frame, label_frame, matrix
 from models.registry import Registry
 from models.score import rule_scores, score_night
-from models.train import TrainConfig, TrainResult, train
+from models.train import TrainConfig, TrainResult, plan, train
 from pipeline import warehouse
 from pipeline.errors import ModelError
 from pipeline.load import load
@@ -452,3 +452,36 @@ def test_feature_matrix_is_complete_and_ordered(con: duckdb.DuckDBPyConnection) 
     # one product indicator per case
     products = x[:, [FEATURE_NAMES.index(n) for n in FEATURE_NAMES if n.startswith("product_")]]
     assert (products.sum(axis=1) == 1).all()
+
+
+def test_a_night_without_cases_scores_nothing(
+    con: duckdb.DuckDBPyConnection, trained: Trained, tmp_path: Path
+) -> None:
+    for home in (trained.home, tmp_path):
+        scores = score_night(con, home, date(2030, 1, 1))
+        assert scores.frame.is_empty()
+        assert list(scores.frame.columns) == [
+            "client_id",
+            "case_id",
+            "p_repay",
+            "expected_recovery",
+            "reasons",
+        ]
+
+
+def test_the_nights_are_split_out_of_time() -> None:
+    weekly = [date(2026, 8, 24) + timedelta(days=7 * k) for k in range(13)]
+    p = plan(weekly, TrainConfig())
+    assert p.known_by == date(2026, 11, 16)
+    assert p.nights[-1] == date(2026, 10, 12)  # the last night whose 30 days are known
+    assert p.validation == [date(2026, 10, 12)]
+    assert p.backtest == weekly[:3]  # windows closed by the held-out night: up to 2026-09-07
+    with pytest.raises(ModelError, match="at least 67 days"):
+        plan(weekly[:9], TrainConfig())
+
+
+def test_training_as_of_a_past_night_sees_only_the_history_until_then(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    with pytest.raises(ModelError, match="2026-08-24 to 2026-10-12"):
+        train(con, tmp_path, as_of=date(2026, 10, 15))
