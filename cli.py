@@ -28,8 +28,9 @@ app = typer.Typer(
 models_app = typer.Typer(help="The model registry: list, show, compare and promote versions.")
 app.add_typer(models_app, name="models")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# soft_wrap: a message is one line however narrow the terminal, so scripts can grep it.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
 

@@ -21,12 +21,18 @@ from pipeline.warehouse import sql_text
 class FileRecord(Protocol):
     """What load needs to know of a received file (ingest's ReceivedFile has these)."""
 
-    name: str
-    sha256: str
-    kind: str | None
-    status: str
-    rows: int
-    archived_path: str
+    @property
+    def name(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def archived_path(self) -> str: ...
 
 
 @dataclass(frozen=True)

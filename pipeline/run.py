@@ -6,6 +6,7 @@ in its own module and can be run and tested alone.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ import polars as pl
 from models.score import Scores, score_night
 
 from pipeline import warehouse
-from pipeline.allocate import allocate
+from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble
 from pipeline.errors import UsageError
 from pipeline.ingest import IngestResult, ingest
@@ -125,9 +126,16 @@ def _check_input(input_dir: Path) -> None:
 
 
 def _record(
-    con: duckdb.DuckDBPyConnection, frames: NightFrames, run_id: str, business_date: date
+    con: duckdb.DuckDBPyConnection,
+    frames: NightFrames,
+    manifest: dict[str, Any],
+    business_date: date,
 ) -> None:
-    """Keep tonight's allocation and holds in the warehouse (continuity, export, explain)."""
+    """Keep tonight's allocation, holds and run in the warehouse (continuity, export, explain).
+
+    A re-run of the same date replaces that date's allocation and holds.
+    """
+    run_id = manifest["run_id"]
     params = {"business_date": business_date}
     allocations = frames.worklists.select(
         pl.lit(business_date).alias("business_date"),
@@ -157,6 +165,18 @@ def _record(
         con.register("night_holds", holds.to_arrow())
         con.execute("insert into allocations by name select * from night_allocations")
         con.execute("insert into holds by name select * from night_holds")
+        con.execute(
+            "insert into runs values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                business_date,
+                datetime.fromisoformat(manifest["started_at"]),
+                datetime.now(),
+                "published",
+                manifest["model"]["version"],
+                json.dumps(manifest, sort_keys=True),
+            ],
+        )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -169,15 +189,21 @@ def _counts(
     stats: LoadStats,
     night: pl.DataFrame,
     frames: NightFrames,
+    rejects: pl.DataFrame,
 ) -> dict[str, Any]:
+    """The night's figures; they add up: book = worked + held (CONTRACT.md)."""
     worked = frames.worklists
+    # From the warehouse, not tonight's reading: a re-run that skips every file as received
+    # before republishes the same rejected rows and must count them the same.
+    bad_rows = rejects.filter(pl.col("row") > 0)
     return {
         "files": {
             s: sum(f.status == s for f in received.files) for s in ("read", "duplicate", "refused")
         },
-        "rows_rejected": checked.rejects.select(pl.struct("file", "row").n_unique()).item()
-        if not checked.rejects.is_empty()
+        "rows_rejected": bad_rows.select(pl.struct("file", "row").n_unique()).item()
+        if not bad_rows.is_empty()
         else 0,
+        "rejects_by_rule": dict(sorted(rejects.group_by("rule").len().iter_rows())),
         "rows_valid": {k: v.height for k, v in sorted(checked.frames.items())},
         "loaded": {
             "cases_upserted": stats.cases_upserted,
@@ -195,6 +221,31 @@ def _counts(
         "collectors_with_work": worked.get_column("collector_id").n_unique(),
         "expected_recovery": round(float(worked.get_column("expected_recovery").sum() or 0.0), 2),
     }
+
+
+def _warnings(
+    scores: Scores,
+    received: IngestResult,
+    stats: LoadStats,
+    roster: pl.DataFrame,
+    frames: NightFrames,
+) -> list[str]:
+    """What the ops lead must know tonight (terminal, manifest and report)."""
+    found = [] if scores.method == "model" else [RULE_ADVICE]
+    for f in received.files:
+        if f.status == "refused":
+            found.append(f"file refused whole: {scrub_text(f.message or f.name)}")
+    if roster.is_empty() or not roster.get_column("active").any():
+        found.append("no active collector in the roster: every workable case is held")
+    over = frames.holds.filter(pl.col("reason") == OVER_CAPACITY).height
+    if over:
+        found.append(f"{over} cases held as over capacity: not enough collectors tonight")
+    if stats.payments_unknown_case:
+        found.append(
+            f"{stats.payments_unknown_case} payments name a case the warehouse does not know "
+            "(kept, not applied)"
+        )
+    return found
 
 
 def run_night(
@@ -257,7 +308,7 @@ def _allocate_and_publish(
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy)
-    warnings = [] if scores.method == "model" else [RULE_ADVICE]
+    warnings = _warnings(scores, received, stats, roster, frames)
     rejects = warehouse.query(con, "night_rejects", params)
     manifest: dict[str, Any] = {
         "run_id": run_id,
@@ -281,7 +332,7 @@ def _allocate_and_publish(
         },
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
-        "counts": _counts(received, checked, stats, night, frames),
+        "counts": _counts(received, checked, stats, night, frames, rejects),
         "warnings": warnings,
     }
     with timer.stage("publish"):
@@ -301,5 +352,5 @@ def _allocate_and_publish(
                 report=report,
             ),
         )
-        _record(con, frames, run_id, business_date)
+        _record(con, frames, manifest, business_date)
     return NightSummary(run_id, business_date, out_dir, manifest, warnings)
