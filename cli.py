@@ -164,7 +164,6 @@ def train(
 ) -> None:
     """Train a repayment model on the warehouse history and register it."""
     from models.train import train as train_model
-
     from pipeline import warehouse
     from pipeline.locking import home_lock
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
-from models.score import Scores, score_night
 
+from models.score import Scores, score_night
 from pipeline import warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble
