@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from models import reasons as reasons_module
 from models import registry as registry_module
 from models.features import FEATURE_NAMES, feature_frame, label_frame, matrix
 from models.registry import Registry
@@ -485,3 +486,10 @@ def test_training_as_of_a_past_night_sees_only_the_history_until_then(
 ) -> None:
     with pytest.raises(ModelError, match="2026-08-24 to 2026-10-12"):
         train(con, tmp_path, as_of=date(2026, 10, 15))
+
+
+def test_top_factors_are_the_largest_contributions_in_a_stable_order() -> None:
+    rng = np.random.default_rng(7)
+    magnitude = rng.integers(0, 5, size=(31, 2000)).astype(np.float64)  # many ties
+    expected = np.argsort(-magnitude.T, axis=1, kind="stable")[:, :3].T
+    assert (reasons_module._largest(magnitude.copy(), 3) == expected).all()
