@@ -162,6 +162,11 @@ def _text(*parts: str | pl.Expr) -> pl.Expr:
     return pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in parts])
 
 
+def _days(v: pl.Expr) -> pl.Expr:
+    """ "1 day", "12 days"."""
+    return pl.when(v.round(0) == 1).then(pl.lit("1 day")).otherwise(_text(_int(v), " days"))
+
+
 def _count(one: str, many: str, zero: str) -> Phrase:
     """e.g. "no wrong number" / "1 wrong number" / "4 wrong numbers"."""
 
@@ -188,7 +193,7 @@ def _days_ago(what: str, never: str) -> Phrase:
             .then(pl.lit(f"{what} today"))
             .when(v == 1)
             .then(pl.lit(f"{what} yesterday"))
-            .otherwise(_text(what, " ", _int(v), " days ago"))
+            .otherwise(_text(what, " ", _days(v), " ago"))
         )
 
     return phrase
@@ -202,8 +207,8 @@ def _yuan(before: str, after: str = "", zero: str | None = None) -> Phrase:
     return phrase
 
 
-def _plain(before: str, after: str = "") -> Phrase:
-    return lambda v: _text(before, _int(v), after)
+def _in_days(before: str, after: str = "") -> Phrase:
+    return lambda v: _text(before, _days(v), after)
 
 
 def _percent(before: str, after: str = "") -> Phrase:
@@ -213,10 +218,10 @@ def _percent(before: str, after: str = "") -> Phrase:
 def _to_return(v: pl.Expr) -> pl.Expr:
     return (
         pl.when(v < 0)
-        .then(_text("return date passed ", _int(-v), " days ago"))
+        .then(_text("return date passed ", _days(-v), " ago"))
         .when(v == 0)
         .then(pl.lit("return date today"))
-        .otherwise(_text(_int(v), " days to the return date"))
+        .otherwise(_text(_days(v), " to the return date"))
     )
 
 
@@ -227,8 +232,8 @@ def _fixed(text: str) -> Phrase:
 _PHRASES: dict[str, Phrase] = {
     "balance": _yuan("balance "),
     "principal": _yuan("principal "),
-    "days_overdue": _plain("", " days overdue"),
-    "days_since_handover": _plain("handed over ", " days ago"),
+    "days_overdue": _in_days("", " overdue"),
+    "days_since_handover": _in_days("handed over ", " ago"),
     "days_to_return": _to_return,
     "payments_count": _count("1 payment on record", "payments on record", "no payment on record"),
     "days_since_last_payment": _days_ago("last payment", "no payment in the past year"),
