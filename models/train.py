@@ -49,6 +49,7 @@ from models.features import (
     FEATURE_NAMES,
     FEATURES,
     HORIZON_DAYS,
+    KEYS,
     MIN_PAYMENT,
     Matrix,
     feature_frame,
@@ -190,9 +191,11 @@ def dataset(con: duckdb.DuckDBPyConnection, p: Plan, config: TrainConfig) -> Dat
         horizon_days=config.horizon_days,
         min_payment=config.min_payment,
     )
-    rows = labels.join(
-        feature_frame(con, first, last), on=["business_date", "client_id", "case_id"], how="inner"
-    ).filter(pl.col("business_date").is_in(p.nights))
+    rows = (
+        labels.join(feature_frame(con, first, last), on=list(KEYS), how="inner")
+        .filter(pl.col("business_date").is_in(p.nights))
+        .sort(list(KEYS))  # a join does not promise an order; the folds and trees need one
+    )
     debtors = rows.select(pl.concat_str("client_id", "customer_id", separator="\x1f"))
     return Dataset(
         x=matrix(rows),
