@@ -28,7 +28,9 @@ class InputFileError(CaseflowError):
 
 
 class PolicyError(CaseflowError):
-    """A policy file with a bad key or value."""
+    """A policy file with a bad key or value: the night does not start (exit 2, bad usage)."""
+
+    exit_code = 2
 
 
 class ModelError(CaseflowError):

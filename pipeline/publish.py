@@ -29,7 +29,7 @@ import polars as pl
 import xlsxwriter
 
 from pipeline.assemble import WORKLIST_COLUMNS
-from pipeline.errors import CaseflowError
+from pipeline.errors import CaseflowError, UsageError
 from pipeline.masking import mask_card_expr, mask_id_expr
 from pipeline.report import ReportData, render_report
 
@@ -440,15 +440,18 @@ def _token(run_id: str) -> str:
     return re.sub(r"[^\w\-]", "_", run_id) or "run"
 
 
-def _check_replaceable(out_dir: Path) -> None:
-    """Refuse to replace a folder that is not a published night (a mistyped --out)."""
+def check_replaceable(out_dir: Path) -> None:
+    """Refuse to replace a folder that is not a published night (a mistyped --out).
+
+    The night checks this before it starts, so a mistyped --out costs nothing.
+    """
     if not out_dir.exists() and not out_dir.is_symlink():
         return
     is_folder = out_dir.is_dir() and not out_dir.is_symlink()
     if is_folder and ((out_dir / MANIFEST).is_file() or not any(out_dir.iterdir())):
         return
-    raise CaseflowError(
-        f"{out_dir} exists and is not a published caseflow night (no {MANIFEST}); "
+    raise UsageError(
+        f"--out {out_dir} exists and is not a published caseflow night (no {MANIFEST}); "
         "refusing to replace it: choose another --out or move it away"
     )
 
@@ -524,7 +527,7 @@ def publish(out_dir: Path, outputs: NightOutputs) -> None:
     token = _token(outputs.run_id)
     staging = out_dir.parent / f".{out_dir.name}.tmp-{token}"
     try:
-        _check_replaceable(out_dir)
+        check_replaceable(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         _tidy_leftovers(out_dir)
         staging.mkdir()

@@ -29,7 +29,7 @@ from pipeline.load import LoadStats, load
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_text
 from pipeline.policy import Policy, load_policy
-from pipeline.publish import NightOutputs, publish
+from pipeline.publish import NightOutputs, check_replaceable, publish
 from pipeline.report import build_report_data
 from pipeline.safety import check_free_space, keep_last_good
 from pipeline.strategy import decide
@@ -259,6 +259,7 @@ def run_night(
 ) -> NightSummary:
     """Run one whole night and publish it into ``out_dir``; see CONTRACT.md."""
     _check_input(input_dir)
+    check_replaceable(out_dir)
     policy = load_policy(policy_path if policy_path is not None else home / "policy.toml")
     run_id = f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
     started = datetime.now()

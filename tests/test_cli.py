@@ -1,0 +1,98 @@
+"""`caseflow` as a scheduler and a person call it: exit codes, messages, the no-model night."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from pipeline.locking import home_lock
+
+ROOT = Path(__file__).resolve().parent.parent
+INCOMING = ROOT / "data" / "samples" / "incoming" / "2026-11-23"
+
+
+def _run(tmp_path: Path, *extra: str, home: Path | None = None) -> tuple[int, str]:
+    args = [
+        "run",
+        "--date",
+        "2026-11-23",
+        "--input",
+        str(INCOMING),
+        "--out",
+        str(tmp_path / "out"),
+        "--home",
+        str(home or tmp_path / "home"),
+        *extra,
+    ]
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.output
+
+
+@pytest.mark.slow
+def test_a_new_installation_publishes_a_night_ranked_by_the_r6_rule(tmp_path: Path) -> None:
+    code, output = _run(tmp_path)
+    assert code == 0, output
+    assert "R6" in output and "caseflow train" in output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"]["method"] == "rule"
+    assert any("R6" in w for w in manifest["warnings"])
+    assert manifest["counts"]["worked"] > 1000
+    assert "R6" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_second_run_on_a_held_home_exits_1_naming_the_lock(tmp_path: Path) -> None:
+    with home_lock(tmp_path / "home"):
+        code, output = _run(tmp_path)
+    assert code == 1
+    assert "caseflow.lock" in output and "Traceback" not in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_policy_with_a_typo_is_bad_usage_naming_the_key(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("leter_min_amount = 1000\n", encoding="utf-8")
+    code, output = _run(tmp_path, "--policy", str(policy))
+    assert code == 2
+    assert "leter_min_amount" in output
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()
+
+
+def test_an_out_folder_that_is_not_a_night_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.docx").write_text("precious", encoding="utf-8")
+    code, output = _run(tmp_path)
+    assert code == 2
+    assert "--out" in output
+    assert (tmp_path / "out" / "thesis.docx").read_text(encoding="utf-8") == "precious"
+    assert not (tmp_path / "home" / "warehouse.duckdb").exists()
+
+
+def test_train_without_history_says_so_plainly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "--home", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "caseflow load" in result.output and "Traceback" not in result.output
+
+
+def test_models_list_and_promote_of_an_unknown_version(tmp_path: Path) -> None:
+    listed = CliRunner().invoke(app, ["models", "list", "--home", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    promoted = CliRunner().invoke(app, ["models", "promote", "v999", "--home", str(tmp_path)])
+    assert promoted.exit_code == 1
+    assert "v999" in promoted.output
+
+
+def test_load_backfills_a_night_and_reports_its_rejects(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    shutil.copytree(INCOMING, folder)
+    result = CliRunner().invoke(
+        app, ["load", "--date", "2026-11-23", "--input", str(folder), "--home", str(tmp_path / "h")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 files read" in result.output and "15 rejects" in result.output
