@@ -97,3 +97,25 @@ def test_overdue_stages() -> None:
     days = pl.DataFrame({"d": [0, 1, 30, 31, 180, 181, 999]})
     stages = days.select(overdue_stage(pl.col("d"))).to_series().to_list()
     assert stages == ["M0", "M1", "M1", "M2", "M6", "M7+", "M7+"]
+
+
+def test_r19_the_first_action_on_an_unverified_debtor_is_verification() -> None:
+    from pipeline.allocate import allocate
+    from pipeline.assemble import assemble
+
+    cases, debtors = _decide(case("A", right_party_contacts=0), case("B", customer_id="D2"))
+    frames = assemble(cases, debtors, allocate(debtors, ROSTER, Policy()), ROSTER, Policy())
+    actions = dict(frames.worklists.select("case_id", "action").iter_rows())
+    assert actions["A"] == "first call: verify identity"
+    assert actions["B"] != "first call: verify identity"
+
+
+def test_an_unverified_debtor_is_visited_only_when_no_phone_can_reach_them() -> None:
+    cases, _ = _decide(
+        case("A", right_party_contacts=0),
+        case("B", right_party_contacts=0, phone=None),
+        case("C"),
+    )
+    assert not _case(cases, "A")["can_visit"]
+    assert _case(cases, "B")["can_visit"]
+    assert _case(cases, "C")["can_visit"]
