@@ -140,3 +140,137 @@ CREATE TABLE IF NOT EXISTS rejects (
     rule VARCHAR NOT NULL,
     value VARCHAR
 );
+
+-- Issue 6: what each night showed and why, so that `caseflow export`, `report` and `explain`
+-- answer the day after from the warehouse alone. Additive: an older warehouse upgrades in place
+-- (nights recorded before have NULL here and are re-exported after a re-run of the night).
+
+-- What each worklist row showed (id and card numbers as published: masked).
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS collector_name VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS team VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS customer_name VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS phone VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS id_number VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS card_number VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS city VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS district VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS address VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS amount_owed DOUBLE;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS debtor_total_owed DOUBLE;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS days_overdue INTEGER;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS overdue_stage VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS reasons VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS call_window VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS return_date DATE;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS extension_due BOOLEAN;
+
+ALTER TABLE holds ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
+ALTER TABLE holds ADD COLUMN IF NOT EXISTS detail VARCHAR;
+
+-- Every case of each night's book: the rules, the values, where it went (pipeline/changes.py).
+CREATE TABLE IF NOT EXISTS decisions (
+    business_date DATE NOT NULL,
+    run_id VARCHAR NOT NULL,
+    client_id VARCHAR NOT NULL,
+    case_id VARCHAR NOT NULL,
+    customer_id VARCHAR,
+    city VARCHAR,
+    status VARCHAR,
+    previous_status VARCHAR,
+    balance DOUBLE,
+    days_overdue INTEGER,
+    overdue_stage VARCHAR,
+    handover_date DATE,
+    return_date DATE,
+    p_repay DOUBLE,
+    expected_recovery DOUBLE,
+    reasons VARCHAR,
+    verified BOOLEAN,
+    do_not_contact BOOLEAN,
+    promise_due BOOLEAN,
+    promise_pending BOOLEAN,
+    promise_broken BOOLEAN,
+    extension_due BOOLEAN,
+    phone_invalid BOOLEAN,
+    attempts BIGINT,
+    right_party_contacts BIGINT,
+    recent_complaints BIGINT,
+    last_outcome VARCHAR,
+    can_phone BOOLEAN,
+    can_visit BOOLEAN,
+    can_letter BOOLEAN,
+    phone_rule VARCHAR,
+    visit_rule VARCHAR,
+    letter_rule VARCHAR,
+    value_phone DOUBLE,
+    value_visit DOUBLE,
+    value_letter DOUBLE,
+    previous_collector_id VARCHAR,
+    previous_worked_on DATE,
+    placement VARCHAR NOT NULL,
+    collector_id VARCHAR,
+    channel VARCHAR,
+    rank INTEGER,
+    action VARCHAR,
+    hold_reason VARCHAR,
+    hold_detail VARCHAR,
+    PRIMARY KEY (business_date, client_id, case_id)
+);
+
+-- What moved since the night before (changes.csv).
+CREATE TABLE IF NOT EXISTS changes (
+    business_date DATE NOT NULL,
+    run_id VARCHAR NOT NULL,
+    client_id VARCHAR NOT NULL,
+    customer_id VARCHAR,
+    case_id VARCHAR NOT NULL,
+    change VARCHAR NOT NULL,
+    before VARCHAR,
+    after VARCHAR,
+    reason VARCHAR,
+    reason_kind VARCHAR
+);
+
+-- The collectors' scorecards over the cycle ending on each night (scorecards.csv, R25).
+CREATE TABLE IF NOT EXISTS scorecards (
+    business_date DATE NOT NULL,
+    run_id VARCHAR NOT NULL,
+    collector_id VARCHAR NOT NULL,
+    collector_name VARCHAR,
+    team VARCHAR,
+    channel VARCHAR,
+    cycle_start DATE,
+    cycle_end DATE,
+    cases_allocated BIGINT,
+    cases_worked BIGINT,
+    attempts BIGINT,
+    right_party_contacts BIGINT,
+    promises BIGINT,
+    promises_due BIGINT,
+    promises_kept BIGINT,
+    kept_rate DOUBLE,
+    amount_recovered DOUBLE,
+    complaints BIGINT,
+    PRIMARY KEY (business_date, collector_id)
+);
+
+-- The roster as it stood on each night (the collectors table holds only the latest).
+CREATE TABLE IF NOT EXISTS night_rosters (
+    business_date DATE NOT NULL,
+    collector_id VARCHAR NOT NULL,
+    name VARCHAR,
+    team VARCHAR,
+    channel VARCHAR,
+    cities VARCHAR[],
+    daily_capacity INTEGER,
+    active BOOLEAN,
+    PRIMARY KEY (business_date, collector_id)
+);
+
+-- Each night's review: what its changes were compared with, and its scorecards' cycle.
+CREATE TABLE IF NOT EXISTS night_reviews (
+    business_date DATE PRIMARY KEY,
+    run_id VARCHAR NOT NULL,
+    compared_with VARCHAR NOT NULL,
+    cycle_start DATE NOT NULL
+);
