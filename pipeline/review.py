@@ -1,0 +1,215 @@
+"""review: the night looked back on: decisions kept, changes since the night before, scorecards.
+
+``review_night`` runs after the allocation: it keeps every case's decision
+(``pipeline.changes.decisions_frame``), compares it with the previous published night
+(``night_changes``), computes the collectors' scorecards over the cycle (R25) and reads the
+champion model's score distribution on its held-out night (for the report's drift chart).
+``record_review`` stores all of it, with what each worklist row showed and the night's roster,
+in the warehouse (``sql/schema.sql``), so that ``caseflow export``, ``report`` and ``explain``
+can answer the day after from the warehouse alone. ``load_review`` reads a night back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from pipeline import warehouse
+from pipeline.assemble import NightFrames
+from pipeline.changes import (
+    CHANGE_SCHEMA,
+    DECISION_SCHEMA,
+    decisions_frame,
+    night_changes,
+    sort_changes,
+)
+from pipeline.errors import CaseflowError
+from pipeline.policy import Policy
+from pipeline.scorecards import SCORECARD_SCHEMA, cycle_start, scorecards
+
+# What a worklist row showed, kept in ``allocations`` so an export is the night as published.
+STORED_WORKLIST_COLUMNS = (
+    "client_id",
+    "case_id",
+    "customer_id",
+    "collector_id",
+    "collector_name",
+    "team",
+    "rank",
+    "customer_name",
+    "phone",
+    "id_number",
+    "card_number",
+    "city",
+    "district",
+    "address",
+    "amount_owed",
+    "debtor_total_owed",
+    "days_overdue",
+    "overdue_stage",
+    "p_repay",
+    "expected_recovery",
+    "channel",
+    "action",
+    "reasons",
+    "call_window",
+    "return_date",
+    "extension_due",
+)
+ROSTER_COLUMNS = ("collector_id", "name", "team", "channel", "cities", "daily_capacity", "active")
+NOTES_ONLY = "the last collection notes (no earlier night was published)"
+
+
+@dataclass(frozen=True)
+class NightReview:
+    """The night looked back on; see the module docstring."""
+
+    decisions: pl.DataFrame  # pipeline.changes.DECISION_SCHEMA, one row per case of the book
+    changes: pl.DataFrame  # pipeline.changes.CHANGE_SCHEMA
+    scorecards: pl.DataFrame  # pipeline.scorecards.SCORECARD_SCHEMA
+    compared_with: str  # "the night of 2026-11-22", or NOTES_ONLY
+    cycle_start: date
+    training_deciles: tuple[float, ...] | None  # lowest p_repay of each held-out decile
+
+
+def previous_night(con: duckdb.DuckDBPyConnection, business_date: date) -> date | None:
+    """The latest night before ``business_date`` whose decisions the warehouse keeps."""
+    row = con.execute(
+        "select max(business_date) from decisions where business_date < ?", [business_date]
+    ).fetchone()
+    return None if row is None or row[0] is None else row[0]  # type: ignore[no-any-return]
+
+
+def _decisions_of(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
+    columns = ", ".join(f'"{c}"' for c in DECISION_SCHEMA)
+    frame = warehouse.select(
+        con,
+        f"select {columns} from decisions where business_date = ? order by client_id, case_id",
+        [day],
+    )
+    return frame.select(pl.col(n).cast(t) for n, t in DECISION_SCHEMA.items())
+
+
+def training_deciles(home: Path, version: str | None) -> tuple[float, ...] | None:
+    """The lowest p_repay of each decile of the model's held-out night (card.json), best first.
+
+    None without a model or when its card does not say (the report then shows tonight alone).
+    """
+    if version is None:
+        return None
+    card = home / "models" / version / "card.json"
+    try:
+        deciles = json.loads(card.read_text(encoding="utf-8"))["metrics"]["model"]["deciles"]
+        return tuple(float(d["min_p"]) for d in sorted(deciles, key=lambda d: int(d["decile"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def review_night(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    cases: pl.DataFrame,
+    debtors: pl.DataFrame,
+    frames: NightFrames,
+    roster: pl.DataFrame,
+    policy: Policy,
+    business_date: date,
+    model_version: str | None,
+) -> NightReview:
+    """Decisions, changes since the previous published night, scorecards, training deciles."""
+    decisions = decisions_frame(cases, debtors, frames, policy)
+    before = previous_night(con, business_date)
+    previous = None if before is None else _decisions_of(con, before)
+    return NightReview(
+        decisions=decisions,
+        changes=night_changes(decisions, previous, roster),
+        scorecards=scorecards(con, frames.worklists, roster, business_date, policy.cycle_days),
+        compared_with=NOTES_ONLY if before is None else f"the night of {before.isoformat()}",
+        cycle_start=cycle_start(business_date, policy.cycle_days),
+        training_deciles=training_deciles(home, model_version),
+    )
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, stamp: dict[str, Any]
+) -> None:
+    stamped = frame.with_columns(pl.lit(v).alias(k) for k, v in stamp.items())
+    con.register("review_rows", stamped.to_arrow())
+    try:
+        con.execute(f"insert into {table} by name select * from review_rows")
+    finally:
+        con.unregister("review_rows")
+
+
+def record_review(
+    con: duckdb.DuckDBPyConnection,
+    business_date: date,
+    run_id: str,
+    review: NightReview,
+    roster: pl.DataFrame,
+) -> None:
+    """Store the night's decisions, changes, scorecards and roster (inside the caller's
+    transaction); a re-run of the date replaces them."""
+    params = {"business_date": business_date}
+    stamp = {"business_date": business_date, "run_id": run_id}
+    for table in ("night_reviews", "decisions", "changes", "scorecards", "night_rosters"):
+        con.execute(f"delete from {table} where business_date = $business_date", params)
+    con.execute(
+        "insert into night_reviews values (?, ?, ?, ?)",
+        [business_date, run_id, review.compared_with, review.cycle_start],
+    )
+    _insert(con, "decisions", review.decisions, stamp)
+    _insert(con, "changes", review.changes, stamp)
+    _insert(con, "scorecards", review.scorecards, stamp)
+    _insert(con, "night_rosters", roster.select(ROSTER_COLUMNS), {"business_date": business_date})
+
+
+def stored_worklists(worklists: pl.DataFrame) -> list[str]:
+    """The worklist columns ``allocations`` keeps (run.py's ``_record`` selects these)."""
+    return [c for c in STORED_WORKLIST_COLUMNS if c in worklists.columns]
+
+
+# --- reading a night back ---------------------------------------------------------------------
+
+
+def _table(
+    con: duckdb.DuckDBPyConnection, table: str, schema: dict[str, Any], day: date, order: str
+) -> pl.DataFrame:
+    columns = ", ".join(f'"{c}"' for c in schema)
+    frame = warehouse.select(
+        con, f"select {columns} from {table} where business_date = ? order by {order}", [day]
+    )
+    return frame.select(pl.col(n).cast(t) for n, t in schema.items())
+
+
+def load_review(
+    con: duckdb.DuckDBPyConnection, home: Path, business_date: date, model_version: str | None
+) -> NightReview:
+    """The review of a published night, as ``record_review`` stored it."""
+    row = con.execute(
+        "select compared_with, cycle_start from night_reviews where business_date = ?",
+        [business_date],
+    ).fetchone()
+    if row is None:
+        raise CaseflowError(
+            f"the night of {business_date.isoformat()} was published before the warehouse kept "
+            "its review; run the night again to rebuild it"
+        )
+    compared_with, start = str(row[0]), row[1]
+    cards = _table(con, "scorecards", SCORECARD_SCHEMA, business_date, "collector_id")
+    return NightReview(
+        decisions=_decisions_of(con, business_date),
+        changes=sort_changes(
+            _table(con, "changes", CHANGE_SCHEMA, business_date, "client_id, customer_id, case_id")
+        ),
+        scorecards=cards.sort(["amount_recovered", "collector_id"], descending=[True, False]),
+        compared_with=compared_with,
+        cycle_start=start,
+        training_deciles=training_deciles(home, model_version),
+    )
