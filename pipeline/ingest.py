@@ -8,7 +8,10 @@ Chinese headers to the contract's names. Every value comes out as text: parsing 
 ``validate``, so that a value that cannot be read is a rejected row, never a crashed night.
 
 A file that cannot be read at all (no known encoding, no header, a required column missing, an
-unknown kind) is refused whole with a message; it is still archived and reported.
+unknown kind, a damaged workbook or Parquet file) is refused whole with a message; it is still
+archived and reported. Within a readable CSV, a line in no known encoding, or a row cut short or
+too long, is flagged on that row (``_shape``) and rejected by ``validate``; the other rows go on.
+Whatever the bytes, reading ends in rows or in a refusal, never in another exception.
 """
 
 from __future__ import annotations
@@ -26,14 +29,23 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.errors import InputFileError
+from pipeline.errors import CaseflowError, InputFileError
 from pipeline.headers import COLUMNS, REQUIRED_COLUMNS, header_map, kind_of
 from pipeline.masking import scrub_text
 
 READABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".parquet")
 ROW_COLUMNS = ("_file", "_row")
-# Where a raw row is too short or too long for its header (a broken line, a stray delimiter).
+# Where a raw row is too short or too long for its header (a broken line, a stray delimiter),
+# or holds bytes in no known encoding: the row's values cannot be trusted.
 SHAPE_COLUMN = "_shape"
+# How a ``_shape`` text begins when the row's bytes were in no known encoding (validate's rule
+# ``undecodable_text``; any other ``_shape`` is ``wrong_field_count``).
+UNDECODABLE = "bytes in no known encoding"
+# A workbook is a zip: refuse one that would unpack to more than this, or that is packed so
+# tightly it can only be a zip bomb (real sheets compress 5-50 times).
+XLSX_MAX_UNPACKED = 4 * 2**30
+XLSX_MAX_RATIO = 500
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,16 @@ class RawTable:
     rows: list[list[str | None]]
     numbers: list[int]  # the row number a person sees for each of rows (header = row 1)
     encoding: str | None
+    # CSV only: the file lines each row spans, and a problem found while decoding it
+    spans: list[tuple[int, int]] | None = None
+    problems: list[str | None] | None = None
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    encoding: str
+    bad_lines: frozenset[int] = frozenset()  # 1-based lines in no known encoding
 
 
 def sha256_of(data: bytes) -> str:
@@ -71,17 +93,28 @@ def sha256_of(data: bytes) -> str:
 
 
 def archive(data: bytes, name: str, digest: str, home: Path, business_date: date) -> Path:
-    """Keep the file unchanged under the home folder; written aside, then renamed into place."""
+    """Keep the file unchanged under the home folder; written aside, then renamed into place.
+
+    A file that cannot be archived (a full or read-only disk) fails the night: nothing may be
+    read that is not kept first (DOMAIN.md R2).
+    """
     folder = home / "archive" / business_date.isoformat()
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{digest[:16]}-{name}"
-    if not target.exists():
-        partial = target.with_name(target.name + ".partial")
-        with partial.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        partial.replace(target)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            with partial.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CaseflowError(
+            f"cannot archive {name} into {folder}: {exc.strerror or type(exc).__name__}; "
+            "the night stopped before reading anything (files are kept before they are read)"
+        ) from None
     return target
 
 
@@ -111,9 +144,15 @@ def _mixed(data: bytes) -> str | None:
         return None
 
 
-def decode(data: bytes, name: str) -> tuple[str, str]:
-    """Text and encoding: UTF-8 with BOM, UTF-8, then GB18030, each strictly; else refused."""
-    if data.startswith(b"\xef\xbb\xbf"):
+def decode(data: bytes, name: str) -> Decoded:
+    """Text and encoding: UTF-8 with BOM, UTF-8, then GB18030, each strictly; else line by line.
+
+    Line by line, each line is read in the encoding it is valid in; a line valid in none is
+    kept (with U+FFFD for its bad bytes) and listed in ``bad_lines``, so that its row is
+    rejected and the other rows go on. A file whose header, or most of whose lines, are in no
+    known encoding is refused whole: it is in another encoding, not damaged here and there.
+    """
+    if data.startswith(_BOM):
         candidates: Sequence[str] = ("utf-8-sig",)
     else:
         candidates = ("utf-8", "gb18030")
@@ -125,13 +164,32 @@ def decode(data: bytes, name: str) -> tuple[str, str]:
         if encoding == "gb18030":
             mixed = _mixed(data)
             if mixed is not None:
-                return mixed, "mixed utf-8/gb18030"
-        return text, encoding
+                return Decoded(mixed, "mixed utf-8/gb18030")
+        return Decoded(text, encoding)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputFileError(name, "is UTF-16 text; save it as UTF-8 or GB18030 (CONTRACT.md)")
-    raise InputFileError(
-        name, "cannot be decoded as UTF-8, UTF-8 with BOM or GB18030; save it in one of those"
-    )
+    return _decode_lines(data, name)
+
+
+def _decode_lines(data: bytes, name: str) -> Decoded:
+    lines = data.removeprefix(_BOM).splitlines(keepends=True)
+    texts: list[str] = []
+    bad: list[int] = []
+    for number, line in enumerate(lines, start=1):
+        for encoding in ("utf-8", "gb18030"):
+            try:
+                texts.append(line.decode(encoding))
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            texts.append(line.decode("utf-8", errors="replace"))
+            bad.append(number)
+    if not lines or bad[0] == 1 or 2 * len(bad) > len(lines) - 1:
+        raise InputFileError(
+            name, "cannot be decoded as UTF-8, UTF-8 with BOM or GB18030; save it in one of those"
+        )
+    return Decoded("".join(texts), "mixed, some lines in no known encoding", frozenset(bad))
 
 
 def _delimiter(header_line: str) -> str:
@@ -142,25 +200,41 @@ def _delimiter(header_line: str) -> str:
 
 
 def _read_csv(data: bytes, name: str) -> RawTable:
-    text, encoding = decode(data, name)
+    decoded = decode(data, name)
+    text = decoded.text
     if "\x00" in text:
         raise InputFileError(name, "holds NUL bytes: not a text CSV file")
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise InputFileError(name, "is empty: no header row")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(lines[0]))
+    records: list[list[str]] = []
+    spans: list[tuple[int, int]] = []  # the file lines each record spans
     try:
-        records = [row for row in reader]
+        for record in reader:
+            spans.append((spans[-1][1] + 1 if spans else 1, reader.line_num))
+            records.append(record)
     except csv.Error as exc:
         raise InputFileError(name, f"is not readable as CSV: {scrub_text(str(exc))}") from None
     headers = records[0]
-    numbered = [(n, r) for n, r in enumerate(records[1:], start=2) if any(v.strip() for v in r)]
+    numbered = [
+        (n, r, s)
+        for n, (r, s) in enumerate(zip(records[1:], spans[1:], strict=True), start=2)
+        if any(v.strip() for v in r)
+    ]
     return RawTable(
         headers=headers,
-        rows=[list(r) for _, r in numbered],
-        numbers=[n for n, _ in numbered],
-        encoding=encoding,
+        rows=[list(r) for _, r, _ in numbered],
+        numbers=[n for n, _, _ in numbered],
+        encoding=decoded.encoding,
+        spans=[s for _, _, s in numbered],
+        problems=[_undecodable(s, decoded.bad_lines) for _, _, s in numbered],
     )
+
+
+def _undecodable(span: tuple[int, int], bad_lines: frozenset[int]) -> str | None:
+    bad = [n for n in range(span[0], span[1] + 1) if n in bad_lines]
+    return f"{UNDECODABLE} (neither UTF-8 nor GB18030) on line {bad[0]}" if bad else None
 
 
 def _cell_text(value: Any) -> str | None:
@@ -180,20 +254,48 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def _read_xlsx(data: bytes, name: str) -> RawTable:
-    from openpyxl import load_workbook
-
+def _check_zip(data: bytes, name: str) -> None:
+    """Refuse a workbook that is not a zip, or would unpack to far more than any real sheet."""
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive_:
+            members = archive_.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
         raise InputFileError(
             name, f"is not a readable XLSX workbook ({type(exc).__name__})"
         ) from None
+    unpacked = sum(m.file_size for m in members)
+    packed = sum(m.compress_size for m in members)
+    if unpacked > XLSX_MAX_UNPACKED or unpacked > XLSX_MAX_RATIO * max(packed, 2**20):
+        raise InputFileError(
+            name,
+            f"would unpack to {unpacked // 2**20} MiB from {len(data) // 2**10} KiB: "
+            "not a workbook caseflow reads (a damaged file or a zip bomb)",
+        )
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    return isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit)
+
+
+def _read_xlsx(data: bytes, name: str) -> RawTable:
+    from openpyxl import load_workbook
+
+    _check_zip(data, name)
+    # A damaged workbook fails in many ways (zip, XML, openpyxl's own checks), when opened or
+    # only when a row is read: whatever the library raises, the file is refused, never the night.
     try:
-        sheet = book.worksheets[0]
-        records = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    finally:
-        book.close()
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            sheet = book.worksheets[0]
+            records = [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        finally:
+            book.close()
+    except BaseException as exc:
+        if _is_interrupt(exc):
+            raise
+        raise InputFileError(
+            name, f"is not a readable XLSX workbook ({type(exc).__name__})"
+        ) from None
     if not records:
         raise InputFileError(name, "the first sheet is empty: no header row")
     headers = [h or "" for h in records[0]]
@@ -213,21 +315,39 @@ def _read_xlsx(data: bytes, name: str) -> RawTable:
 
 
 def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
+    """Every column as text. Read by pyarrow and cast there: on a damaged file it raises where
+    polars' reader can panic (a Rust panic is not an ``Exception``, and prints to stderr)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     try:
-        frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # polars raises several kinds for a damaged file
+        table = pq.read_table(io.BytesIO(data))
+        names = [str(n) for n in table.column_names]
+    except BaseException as exc:
+        if _is_interrupt(exc):
+            raise
         raise InputFileError(
             name, f"is not a readable Parquet file ({type(exc).__name__})"
         ) from None
+    if len(set(names)) != len(names):
+        raise InputFileError(name, "has two columns of the same name")
     texts = []
-    for column, dtype in frame.schema.items():
+    for column, values in zip(names, table.columns, strict=True):
         try:
-            texts.append(frame.get_column(column).cast(pl.Utf8))
-        except (pl.exceptions.PolarsError, pl.exceptions.InvalidOperationError):
+            texts.append(pc.cast(values, pa.large_string()))
+        except BaseException as exc:
+            if _is_interrupt(exc):
+                raise
             raise InputFileError(
-                name, f"column {column!r} holds {dtype}, which is not a value of the contract"
+                name,
+                f"column {scrub_text(column)!r} holds {values.type}, "
+                "which is not a value of the contract",
             ) from None
-    return pl.DataFrame(texts)
+    # A fresh table of plain text columns: nothing of the file's own schema reaches polars.
+    frame = pl.from_arrow(pa.table(texts, names=names))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def _kind_and_mapping(name: str, headers: list[str]) -> tuple[str, dict[str, str]]:
@@ -236,7 +356,8 @@ def _kind_and_mapping(name: str, headers: list[str]) -> tuple[str, dict[str, str
         raise InputFileError(
             name,
             "cannot tell whether it holds cases, payments, contacts or collectors: "
-            "name it cases*, payments*, contacts* or collectors*, or use the contract's headers",
+            "name it cases*, payments*, contacts* or collectors*, or use the contract's headers"
+            + _delimiter_hint(headers),
         )
     mapping = header_map(kind, headers)
     missing = [c for c in REQUIRED_COLUMNS[kind] if c not in mapping.values()]
@@ -244,9 +365,18 @@ def _kind_and_mapping(name: str, headers: list[str]) -> tuple[str, dict[str, str
         raise InputFileError(
             name,
             f"a {kind} file without the required column(s) {', '.join(missing)}; "
-            "the whole file was set aside",
+            "the whole file was set aside" + _delimiter_hint(headers),
         )
     return kind, mapping
+
+
+def _delimiter_hint(headers: list[str]) -> str:
+    """A header read as one column is most likely split by a delimiter caseflow does not know."""
+    if len(headers) == 1 and len(headers[0]) > 20:
+        return (
+            " (the header reads as one column: separate columns with a comma, semicolon, tab or |)"
+        )
+    return ""
 
 
 def _table_frame(table: RawTable, name: str, mapping: dict[str, str], kind: str) -> pl.DataFrame:
@@ -255,20 +385,29 @@ def _table_frame(table: RawTable, name: str, mapping: dict[str, str], kind: str)
     positions = {column: table.headers.index(raw) for raw, column in mapping.items()}
     data: dict[str, list[str | None]] = {c: [] for c in positions}
     shape: list[str | None] = []
-    for row in table.rows:
+    for i, row in enumerate(table.rows):
         for column, pos in positions.items():
             data[column].append(row[pos] if pos < len(row) else None)
-        shape.append(_shape_problem(row, width))
+        problem = table.problems[i] if table.problems else None
+        span = table.spans[i] if table.spans else None
+        shape.append(problem or _shape_problem(row, width, span))
     frame = pl.DataFrame(data, schema={c: pl.Utf8 for c in data})
     return _finish(frame, name, table.numbers, shape, kind)
 
 
-def _shape_problem(row: list[str | None], width: int) -> str | None:
+def _shape_problem(
+    row: list[str | None], width: int, span: tuple[int, int] | None = None
+) -> str | None:
     """A row shorter than the header (a cut-off line) cannot be trusted; a longer one can only
-    when what it has beyond the header is empty (a trailing delimiter)."""
+    when what it has beyond the header is empty (a trailing delimiter). A broken row over
+    several lines is a quote left open: the lines it swallowed are named, so none is lost
+    without a trace."""
     if len(row) == width or (len(row) > width and not any((v or "").strip() for v in row[width:])):
         return None
-    return f"{len(row)} fields, header has {width}"
+    where = ""
+    if span is not None and span[1] > span[0]:
+        where = f"; a quote left open runs over file lines {span[0]}-{span[1]}"
+    return f"{len(row)} fields, header has {width}{where}"
 
 
 def _finish(

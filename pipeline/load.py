@@ -7,7 +7,8 @@ business date (what the model learns from) and payments that close a case mark i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -16,6 +17,40 @@ import duckdb
 import polars as pl
 
 from pipeline.warehouse import sql_text
+
+# Connections inside ``transaction`` (by id: a DuckDB connection cannot say whether it is).
+_OPEN: set[int] = set()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction: committed if the block ends, rolled back if it raises.
+
+    Inside another ``transaction`` on the same connection, the block joins the outer one (DuckDB
+    has no nested transactions, and a second BEGIN would abort the first): the night's load and
+    the record of its allocation then commit, or not, together (``pipeline.run``).
+    """
+    if id(con) in _OPEN:
+        yield
+        return
+    con.execute("begin transaction")
+    _OPEN.add(id(con))
+    try:
+        yield
+    except BaseException:
+        _OPEN.discard(id(con))
+        rollback(con)
+        raise
+    _OPEN.discard(id(con))
+    con.execute("commit")
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back, quietly when there is nothing to roll back or the connection is broken: the
+    error that caused the rollback is the one to report, and DuckDB discards an unfinished
+    transaction anyway when the process ends."""
+    with suppress(duckdb.Error):
+        con.execute("rollback")
 
 
 class FileRecord(Protocol):
@@ -216,8 +251,7 @@ def load(
     """Load one night into the warehouse in one transaction: all of it, or none of it."""
     params = {"business_date": business_date}
     empty = pl.DataFrame()
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         cases = _upsert_cases(con, frames.get("cases", empty), business_date)
         payments = frames.get("payments", empty)
         payments_added = _append(
@@ -256,18 +290,16 @@ def load(
             if not rejects.is_empty()
             else {}
         )
-        read_files = [f.name for f in files if f.status == "read"]
+        # Tonight's reading of a file replaces an earlier reading of the same name that night
+        # (a re-run, a file sent again): its rejects, and a refusal (row 0), are not doubled.
+        read_again = [f.name for f in files if f.status != "duplicate"]
         con.execute(
             "delete from rejects "
             "where business_date = $business_date and list_contains($files, file)",
-            {**params, "files": read_files},
+            {**params, "files": read_again},
         )
         _store_rejects(con, rejects, business_date)
         _record_files(con, files, business_date, _rows_per_file(frames), rejected_per_file)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return LoadStats(
         cases_upserted=cases,
         payments_added=payments_added,

@@ -56,6 +56,33 @@ def scrub_text(text: str) -> str:
     return _DIGITS_RUN.sub(_scrub_match, text)
 
 
+# In a library's error text: a quoted value that is not a plain name (a column, a table), and
+# any run of Chinese characters (debtors' names and addresses; the libraries' words are English).
+_QUOTED = re.compile(r"""(['"`])((?:(?!\1).){1,400}?)\1""")
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+")
+_ERROR_MAX_CHARS = 300
+
+
+def _quoted(match: re.Match[str]) -> str:
+    quote, inner = match.group(1), match.group(2)
+    return match.group(0) if _PLAIN_NAME.fullmatch(inner) else f"{quote}…{quote}"
+
+
+def scrub_error(text: str) -> str:
+    """A library's error message (DuckDB, pandera, polars) fit to print: values withheld.
+
+    Such messages quote the values they failed on ("Could not convert string '张三 138...'").
+    Digit runs are scrubbed as in ``scrub_text``; quoted values other than plain names, and
+    Chinese text, are replaced by "…"; the message is cut to one short line.
+    """
+    first = scrub_text(text).strip().splitlines()[0] if text.strip() else ""
+    cleaned = _CJK.sub("…", _QUOTED.sub(_quoted, first))
+    if len(cleaned) > _ERROR_MAX_CHARS:
+        cleaned = cleaned[: _ERROR_MAX_CHARS - 1] + "…"
+    return cleaned
+
+
 def mask_name(value: str | None) -> str | None:
     """A debtor's name: the first character only (张** for 张三丰)."""
     if value is None:

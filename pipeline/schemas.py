@@ -39,6 +39,10 @@ OUTCOMES = (
 )
 WORK_CHANNELS = ("phone", "visit", "letter")
 MAX_DAYS_OVERDUE = 3650
+# No debt, payment or promise of one person reaches a trillion yuan; a larger figure is a broken
+# value (a card number in the amount column), and beyond 10^16 the warehouse's DECIMAL(18, 2)
+# could not hold it: checked here, so that one such row is rejected and never fails the night.
+MAX_AMOUNT = 1e12
 
 # Values as Chinese banks write them (DOMAIN.md glossary), mapped to the contract's words.
 VALUE_ALIASES: dict[str, dict[str, str]] = {
@@ -142,6 +146,23 @@ def _card_number_check() -> pa.Check:
     return pa.Check(run, name="card_number_invalid")
 
 
+def _amount(rule: str, low: Callable[[pl.Expr], pl.Expr], *, required: bool) -> pa.Column:
+    """A money column: its lower bound under ``rule``, and at most ``MAX_AMOUNT``."""
+    return pa.Column(
+        pl.Float64,
+        checks=[_check(rule, low), _check("out_of_range", lambda c: c <= MAX_AMOUNT)],
+        nullable=not required,
+    )
+
+
+def _not_negative(c: pl.Expr) -> pl.Expr:
+    return c >= 0
+
+
+def _positive(c: pl.Expr) -> pl.Expr:
+    return c > 0
+
+
 def _not_after(business_date: date) -> pa.Check:
     return _check("after_business_date", lambda c: c <= pl.lit(business_date))
 
@@ -183,12 +204,8 @@ def cases_schema(business_date: date) -> pa.DataFrameSchema:
             "province": _text(False),
             "city": _text(True),
             "district": _text(False),
-            "principal": pa.Column(
-                pl.Float64, checks=[_check("negative", lambda c: c >= 0)], nullable=False
-            ),
-            "amount_owed": pa.Column(
-                pl.Float64, checks=[_check("not_positive", lambda c: c > 0)], nullable=False
-            ),
+            "principal": _amount("negative", _not_negative, required=True),
+            "amount_owed": _amount("not_positive", _positive, required=True),
             "days_overdue": pa.Column(
                 pl.Int32,
                 checks=[_check("out_of_range", lambda c: c.is_between(0, MAX_DAYS_OVERDUE))],
@@ -197,9 +214,7 @@ def cases_schema(business_date: date) -> pa.DataFrameSchema:
             "last_payment_date": pa.Column(
                 pl.Date, checks=[_not_after(business_date)], nullable=True
             ),
-            "last_payment_amount": pa.Column(
-                pl.Float64, checks=[_check("negative", lambda c: c >= 0)], nullable=True
-            ),
+            "last_payment_amount": _amount("negative", _not_negative, required=False),
             "handover_date": pa.Column(pl.Date, checks=[_not_after(business_date)], nullable=False),
             "return_date": pa.Column(
                 pl.Date,
@@ -221,9 +236,7 @@ def payments_schema(business_date: date) -> pa.DataFrameSchema:
             "case_id": _text(True),
             "client_id": _text(True),
             "paid_on": pa.Column(pl.Date, checks=[_not_after(business_date)], nullable=False),
-            "amount": pa.Column(
-                pl.Float64, checks=[_check("not_positive", lambda c: c > 0)], nullable=False
-            ),
+            "amount": _amount("not_positive", _positive, required=True),
             **ROW_COLUMNS,
         },
         strict=False,
@@ -245,9 +258,7 @@ def contacts_schema(business_date: date) -> pa.DataFrameSchema:
                 nullable=False,
             ),
             "outcome": _text(True, _one_of(OUTCOMES)),
-            "promise_amount": pa.Column(
-                pl.Float64, checks=[_check("negative", lambda c: c >= 0)], nullable=True
-            ),
+            "promise_amount": _amount("negative", _not_negative, required=False),
             "promise_date": pa.Column(pl.Date, nullable=True),
             "complaint": pa.Column(pl.Boolean, nullable=False),
             **ROW_COLUMNS,

@@ -8,6 +8,11 @@ Two steps, both reporting every failure of every row at once:
 A row with any failure is set aside whole, with one line per failure in the rejects (file, row,
 column, rule, and the offending value masked); every other row goes on. Nothing is dropped
 without a line in the rejects.
+
+Two files of one night may carry the same key (a correction sent after the first file): the
+contract makes the later file an update, so the later row (by file name, then row) goes on and
+the earlier one is set aside as ``superseded``, its line naming the file and row that replaced
+it. Every row read is thus either loaded or in the rejects, with a reason.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipeline import parse
-from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN
+from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN, UNDECODABLE
 from pipeline.masking import mask_value
 from pipeline.schemas import SCHEMAS, VALUE_ALIASES
 
@@ -36,6 +41,15 @@ REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 _PANDERA_RULES = {"not_nullable": "required"}
 # A parsed column that stands for another in the client's file (the roster's city list).
 _FILE_COLUMN = {"cities": "city"}
+# Rules about a whole row (its fields cannot be trusted): the row's other failures are not listed.
+_ROW_RULES = ("wrong_field_count", "undecodable_text")
+# The key of each kind across the files of one night (load upserts or appends by it).
+KEYS: dict[str, tuple[str, ...]] = {
+    "cases": ("client_id", "case_id"),
+    "payments": ("client_id", "payment_id"),
+    "contacts": ("client_id", "note_id"),
+    "collectors": ("collector_id",),
+}
 
 
 @dataclass(frozen=True)
@@ -208,17 +222,22 @@ def _schema_failures(
 
 
 def _shape_failures(kind: str, raw: pl.DataFrame) -> pl.DataFrame:
-    """Rows with more or fewer fields than the header: their columns cannot be trusted."""
+    """Rows with more or fewer fields than the header, or in no known encoding: their columns
+    cannot be trusted."""
     bad = raw.with_row_index("_index").filter(pl.col(SHAPE_COLUMN).is_not_null())
     if bad.is_empty():
         return _concat([])
+    undecodable = pl.col(SHAPE_COLUMN).str.starts_with(UNDECODABLE)
     return bad.select(
         pl.col("_index").cast(pl.Int64),
         pl.col("_file").alias("file"),
         pl.col("_row").alias("row"),
         pl.lit(kind).alias("kind"),
         pl.lit("(row)").alias("column"),
-        pl.lit("wrong_field_count").alias("rule"),
+        pl.when(undecodable)
+        .then(pl.lit(_ROW_RULES[1]))
+        .otherwise(pl.lit(_ROW_RULES[0]))
+        .alias("rule"),
         pl.col(SHAPE_COLUMN).alias("value"),
     )
 
@@ -229,8 +248,8 @@ def _one_reason_per_cell(failures: pl.DataFrame) -> pl.DataFrame:
     redundant = (pl.col("rule") == "required") & pl.struct("_index", "column").is_in(
         unreadable.select(pl.struct("_index", "column")).to_series().implode()
     )
-    misshapen = failures.filter(pl.col("rule") == "wrong_field_count").get_column("_index")
-    shadowed = pl.col("_index").is_in(misshapen.implode()) & (pl.col("rule") != "wrong_field_count")
+    misshapen = failures.filter(pl.col("rule").is_in(_ROW_RULES)).get_column("_index")
+    shadowed = pl.col("_index").is_in(misshapen.implode()) & ~pl.col("rule").is_in(_ROW_RULES)
     return failures.filter(~redundant & ~shadowed)
 
 
@@ -253,14 +272,47 @@ def validate_kind(
     return good, failures.drop("_index")
 
 
+def superseded(kind: str, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of ``good`` that go on, and the rejects of rows a later file replaces.
+
+    Within one file a key is unique (``duplicate_key``), so a key seen twice here comes from
+    two files: the last by (file name, row) stays, each earlier one is set aside naming it.
+    """
+    keys = list(KEYS.get(kind, ()))
+    if good.is_empty() or not keys:
+        return good, _concat([]).drop("_index")
+    ordered = good.with_row_index("_index").sort("_file", "_row")
+    last = ordered.group_by(keys, maintain_order=True).agg(
+        pl.col("_index").last().alias("_keep"),
+        pl.col("_file").last().alias("_by_file"),
+        pl.col("_row").last().alias("_by_row"),
+    )
+    marked = ordered.join(last, on=keys, how="left", nulls_equal=True)
+    replaced = marked.filter(pl.col("_index") != pl.col("_keep"))
+    if replaced.is_empty():
+        return good, _concat([]).drop("_index")
+    rejects = replaced.select(
+        pl.col("_file").alias("file"),
+        pl.col("_row").alias("row"),
+        pl.lit(kind).alias("kind"),
+        pl.lit(keys[-1]).alias("column"),
+        pl.lit("superseded").alias("rule"),
+        pl.format("by {} row {}", "_by_file", "_by_row").alias("value"),
+    )
+    gone = replaced.get_column("_index").implode()
+    kept = good.with_row_index("_index").filter(~pl.col("_index").is_in(gone)).drop("_index")
+    return kept, rejects.cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+
 def validate(tables: Mapping[str, pl.DataFrame], business_date: date) -> Validated:
     """Validate every kind of the night; see the module docstring."""
     frames: dict[str, pl.DataFrame] = {}
     rejects: list[pl.DataFrame] = []
     for kind in sorted(tables):
         good, bad = validate_kind(kind, tables[kind], business_date)
+        good, replaced = superseded(kind, good)
         frames[kind] = good
-        rejects.append(bad)
+        rejects.extend([bad, replaced])
     all_rejects = (
         pl.concat(rejects, how="vertical") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
     )
