@@ -1,0 +1,329 @@
+"""Benchmark of a whole night: the real ``caseflow run`` on a synthetic bank of N cases.
+
+    .venv/bin/python bench/night.py --cases 1000000                 # `make bench`
+    .venv/bin/python bench/night.py --cases 1000000 --baseline      # and the pandas baseline
+    .venv/bin/python bench/night.py --cases 1000000 --model         # score with a trained model
+    .venv/bin/python bench/night.py --cases 10000000 --keep         # keep home and outputs
+
+Makes (or reuses) the seeded world of ``bench/world_gen.py`` under ``bench/world/`` (git-ignored:
+N cases, ~5 notes and ~0.3 payments a case, max(N/5,000, 20) collectors, Parquet and CSV), then
+runs ``caseflow run --quiet`` on it in a child process with a fresh home folder and prints ONE
+JSON line on stdout: the wall time of every stage (from the stage lines the night prints), the
+child's whole wall time (Python start, imports and the final checkpoint included), cases per
+second, the peak memory of the child process tree as the operating system accounts it (the
+``ru_maxrss`` of ``wait4`` on the child, i.e. RUSAGE_CHILDREN for that child alone, in MB), the
+rows written (from the out folder's manifest.json "outputs"), the world's size and the machine.
+
+``--model`` first trains a model once on ``data/samples/history`` in a cached home
+(``bench/world/model-home``) and copies its ``models/`` folder into the night's home, so the night
+scores with a real model; without it the night ranks by the R6 rule. ``--baseline`` also runs
+``bench/baseline_pandas.py`` (the same night written the plain pandas way) on the same files in
+its own child process, and adds its time, memory and the ratio to the same line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SAMPLES_HISTORY = ROOT / "data" / "samples" / "history"
+# the manifest's counts worth a place in the line (the rest is in the kept manifest)
+COUNTS = (
+    "book",
+    "worked",
+    "worked_by_channel",
+    "held",
+    "letters",
+    "rows_rejected",
+    "collectors_with_work",
+)
+
+sys.path.insert(0, str(BENCH))
+
+from world_gen import World, ensure_world  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Child:
+    """One finished child process: exit code, wall time, peak RSS, and what it printed."""
+
+    code: int
+    seconds: float
+    peak_rss_mb: float
+    stdout: str
+    stderr: str
+
+
+def say(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def run_child(cmd: list[str], workdir: Path, env: dict[str, str] | None = None) -> Child:
+    """Run ``cmd`` to the end; its peak memory comes from the kernel's accounting (wait4).
+
+    ``wait4`` returns the child's own rusage, whose ``ru_maxrss`` is the largest resident set of
+    the child and of every descendant it waited for: the process tree's peak, and only this
+    child's (an earlier child of the benchmark, such as the baseline, cannot leak into it).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
+    return Child(
+        code=process.returncode,
+        seconds=seconds,
+        peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        stdout=out_path.read_text(encoding="utf-8", errors="replace"),
+        stderr=err_path.read_text(encoding="utf-8", errors="replace"),
+    )
+
+
+def caseflow_command(profile: Path | None) -> list[str]:
+    """The installed ``caseflow`` script beside this interpreter, else ``python cli.py``."""
+    if profile is not None:
+        return [sys.executable, "-m", "cProfile", "-o", str(profile), str(ROOT / "cli.py")]
+    script = Path(sys.executable).parent / "caseflow"
+    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("CASEFLOW_HOME", None)  # the night's home is always --home
+    return env
+
+
+def stage_lines(stderr: str) -> dict[str, float]:
+    """The ``{"stage": ..., "seconds": ...}`` lines of ``caseflow run --quiet``, in order."""
+    stages: dict[str, float] = {}
+    for line in stderr.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "stage" in record and "seconds" in record:
+            stages[str(record["stage"])] = round(float(record["seconds"]), 3)
+    return stages
+
+
+def rows_written(out_dir: Path) -> dict[str, Any]:
+    """Rows per kind of output, from manifest.json "outputs" (CSV files counted, not XLSX)."""
+    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    counts = manifest.get("counts", {})
+    outputs: dict[str, dict[str, Any]] = manifest.get("outputs", {})
+    worklists = {name: spec for name, spec in outputs.items() if name.startswith("worklists/")}
+    csv_lists = [spec for name, spec in worklists.items() if name.endswith(".csv")]
+    xlsx_lists = [spec for name, spec in worklists.items() if name.endswith(".xlsx")]
+
+    def rows(name: str) -> int:
+        return int(outputs.get(name, {}).get("rows") or 0)
+
+    written = {
+        "worklists": sum(int(s.get("rows") or 0) for s in csv_lists),
+        "worklist_files_csv": len(csv_lists),
+        "worklist_files_xlsx": len(xlsx_lists),
+        "letters": rows("letters.csv"),
+        "holds": rows("holds.csv"),
+        "rejected": rows("rejected.csv"),
+        "bytes": sum(int(s.get("bytes") or 0) for s in outputs.values()),
+    }
+    written["total"] = (
+        written["worklists"] + written["letters"] + written["holds"] + written["rejected"]
+    )
+    return {
+        "rows_written": written,
+        "model": manifest.get("model", {}),
+        "counts": {k: counts[k] for k in COUNTS if k in counts},
+    }
+
+
+def machine() -> dict[str, Any]:
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gb": round(pages / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def trained_models(base: Path) -> Path:
+    """HOME/models of a home trained once on the samples' history (cached under ``base``)."""
+    home = base / "model-home"
+    models = home / "models"
+    if (models / "registry.json").exists():
+        return models
+    say(f"training a model on {SAMPLES_HISTORY} in {home} (once)")
+    if home.exists():
+        shutil.rmtree(home)
+    sys.path.insert(0, str(ROOT))
+    from datetime import date
+
+    from models.train import train
+    from pipeline import warehouse
+    from pipeline.locking import home_lock
+    from pipeline.run import load_night
+
+    for folder in sorted(SAMPLES_HISTORY.iterdir()):
+        load_night(folder, home, date.fromisoformat(folder.name))
+    with home_lock(home):
+        con = warehouse.connect(home)
+        try:
+            say(train(con, home).summary())
+        finally:
+            con.close()
+    return models
+
+
+def run_caseflow(
+    world: World, work: Path, models: Path | None, profile: Path | None
+) -> dict[str, Any]:
+    """One night of ``caseflow run --quiet`` on a fresh home; the figures of the JSON line."""
+    home, out_root = work / "home", work / "out"
+    for folder in (home, out_root):
+        if folder.exists():
+            shutil.rmtree(folder)
+    home.mkdir(parents=True)
+    if models is not None:
+        shutil.copytree(models, home / "models")
+    out_dir = out_root / world.business_date.isoformat()
+    cmd = [
+        *caseflow_command(profile),
+        "run",
+        "--quiet",
+        "--date",
+        world.business_date.isoformat(),
+        "--input",
+        str(world.incoming),
+        "--out",
+        str(out_dir),
+        "--home",
+        str(home),
+    ]
+    say(f"caseflow run on {world.facts['cases']} cases")
+    child = run_child(cmd, work / "caseflow-log", child_env())
+    if child.code != 0:
+        tail = "\n".join(child.stderr.splitlines()[-15:])
+        raise SystemExit(f"caseflow run failed (exit {child.code}):\n{tail}")
+    stages = stage_lines(child.stderr)
+    night = rows_written(out_dir)
+    seconds = round(child.seconds, 2)
+    return {
+        "stages": stages,
+        "stages_seconds": round(sum(stages.values()), 2),
+        "wall_seconds": seconds,
+        # Python start, imports, warehouse open and the final checkpoint: outside every stage
+        "outside_stages_seconds": round(child.seconds - sum(stages.values()), 2),
+        "cases_per_second": round(world.facts["cases"] / child.seconds),
+        "peak_rss_mb": round(child.peak_rss_mb),
+        **night,
+    }
+
+
+def run_baseline(world: World, work: Path) -> dict[str, Any]:
+    """The pandas baseline on the same files, in its own child process."""
+    out_dir = work / "baseline-out"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    cmd = [
+        sys.executable,
+        str(BENCH / "baseline_pandas.py"),
+        "--date",
+        world.business_date.isoformat(),
+        "--input",
+        str(world.incoming),
+        "--out",
+        str(out_dir),
+    ]
+    say(f"pandas baseline on {world.facts['cases']} cases")
+    child = run_child(cmd, work / "baseline-log")
+    if child.code != 0:
+        tail = "\n".join(child.stderr.splitlines()[-15:])
+        raise SystemExit(f"baseline failed (exit {child.code}):\n{tail}")
+    summary: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
+    return {
+        "wall_seconds": round(child.seconds, 2),
+        "peak_rss_mb": round(child.peak_rss_mb),
+        **summary,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--collectors", type=int, default=None, help="default max(N/5,000, 20)")
+    parser.add_argument("--baseline", action="store_true", help="also run the pandas baseline")
+    parser.add_argument("--model", action="store_true", help="score with a model trained once")
+    parser.add_argument("--keep", action="store_true", help="keep the night's home and outputs")
+    parser.add_argument(
+        "--world", type=Path, default=BENCH / "world", help="folder of cached worlds"
+    )
+    parser.add_argument(
+        "--cprofile", type=Path, default=None, help="run caseflow under cProfile into FILE"
+    )
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    world = ensure_world(args.world, args.cases, args.seed, args.collectors, say=say)
+    facts = world.facts
+    say(
+        f"world {world.root.name}: {'reused' if facts['reused'] else 'made'} "
+        f"({facts['make_seconds']} s to make)"
+    )
+    models = trained_models(args.world) if args.model else None
+    work = world.root / "run"
+    result: dict[str, Any] = {
+        "cases": facts["cases"],
+        "debtors": facts["debtors"],
+        "notes": facts["notes"],
+        "payments": facts["payments"],
+        "collectors": facts["collectors"],
+        "collectors_active": facts["collectors_active"],
+        "capacity": facts["capacity"],
+        "seed": args.seed,
+        "scoring": "model" if args.model else "rule",
+    }
+    try:
+        night = run_caseflow(world, work, models, args.cprofile)
+        result.update(night)
+        if args.baseline:
+            baseline = run_baseline(world, work)
+            result["baseline"] = baseline
+            result["baseline_wall_seconds"] = baseline["wall_seconds"]
+            result["baseline_over_caseflow"] = round(
+                baseline["wall_seconds"] / night["wall_seconds"], 1
+            )
+    finally:
+        if not args.keep and work.exists():
+            shutil.rmtree(work)
+    result["world"] = {
+        "key": world.root.name,
+        "reused": facts["reused"],
+        "make_seconds": facts["make_seconds"],
+        "input_bytes": facts["bytes"],
+    }
+    result["machine"] = machine()
+    result["bench_seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()
