@@ -28,8 +28,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
+# make bench BENCH_ARGS="--cases 10000000 --baseline --model" for another night
+BENCH_ARGS ?= --cases 1000000 --baseline
 bench: $(STAMP)
-	$(BIN)/python bench/night.py --cases 1000000
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python bench/night.py $(BENCH_ARGS)
 
 samples: $(STAMP)
 	$(BIN)/python scripts/make_samples.py --out data/samples
