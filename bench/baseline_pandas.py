@@ -598,7 +598,8 @@ def write_outputs(
     bd: pd.Timestamp,
 ) -> dict[str, int]:
     (out / "worklists").mkdir(parents=True, exist_ok=True)
-    worked = book.merge(assigned, on="debtor_key", how="inner")
+    # a debtor's workable cases go with it; its held ones (closed, say) stay held
+    worked = book[book["hold_reason"].isna()].merge(assigned, on="debtor_key", how="inner")
     # a letter goes only to the debtor's cases that may get one
     worked = worked[(worked["channel"] != "letter") | worked["can_letter"]].copy()
     worked["_bd"] = bd
