@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -63,14 +64,21 @@ class Child:
     peak_rss_mb: float
     stdout: str
     stderr: str
+    timed_out: bool = False
 
 
 def say(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
-def run_child(cmd: list[str], workdir: Path, env: dict[str, str] | None = None) -> Child:
-    """Run ``cmd`` to the end; its peak memory comes from the kernel's accounting (wait4).
+def run_child(
+    cmd: list[str],
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> Child:
+    """Run ``cmd`` to the end (or kill it after ``timeout`` seconds); its peak memory comes
+    from the kernel's accounting (wait4).
 
     ``wait4`` returns the child's own rusage, whose ``ru_maxrss`` is the largest resident set of
     the child and of every descendant it waited for: the process tree's peak, and only this
@@ -78,10 +86,22 @@ def run_child(cmd: list[str], workdir: Path, env: dict[str, str] | None = None) 
     """
     workdir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
+    timed_out = False
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
+        process = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=out, stderr=err, env=env, start_new_session=True
+        )
+        while True:
+            pid, status, usage = os.wait4(process.pid, 0 if timeout is None else os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - started > (timeout or 0):
+                os.killpg(process.pid, signal.SIGKILL)  # its own session: only its tree
+                timed_out = True
+                _, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.02)
         seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
     return Child(
@@ -90,6 +110,7 @@ def run_child(cmd: list[str], workdir: Path, env: dict[str, str] | None = None) 
         peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr=err_path.read_text(encoding="utf-8", errors="replace"),
+        timed_out=timed_out,
     )
 
 
@@ -193,7 +214,7 @@ def trained_models(base: Path) -> Path:
 
 
 def run_caseflow(
-    world: World, work: Path, models: Path | None, profile: Path | None
+    world: World, work: Path, models: Path | None, profile: Path | None, timeout: float | None
 ) -> dict[str, Any]:
     """One night of ``caseflow run --quiet`` on a fresh home; the figures of the JSON line."""
     home, out_root = work / "home", work / "out"
@@ -218,14 +239,21 @@ def run_caseflow(
         str(home),
     ]
     say(f"caseflow run on {world.facts['cases']} cases")
-    child = run_child(cmd, work / "caseflow-log", child_env())
+    child = run_child(cmd, work / "caseflow-log", child_env(), timeout)
+    stages = stage_lines(child.stderr)
+    if child.timed_out:  # the stages that finished say where the time went
+        return {
+            "outcome": f"killed after {child.seconds:.0f} s (--timeout)",
+            "stages": stages,
+            "peak_rss_mb": round(child.peak_rss_mb),
+        }
     if child.code != 0:
         tail = "\n".join(child.stderr.splitlines()[-15:])
         raise SystemExit(f"caseflow run failed (exit {child.code}):\n{tail}")
-    stages = stage_lines(child.stderr)
     night = rows_written(out_dir)
     seconds = round(child.seconds, 2)
     return {
+        "outcome": "published",
         "stages": stages,
         "stages_seconds": round(sum(stages.values()), 2),
         "wall_seconds": seconds,
@@ -237,7 +265,7 @@ def run_caseflow(
     }
 
 
-def run_baseline(world: World, work: Path) -> dict[str, Any]:
+def run_baseline(world: World, work: Path, timeout: float | None) -> dict[str, Any]:
     """The pandas baseline on the same files, in its own child process."""
     out_dir = work / "baseline-out"
     if out_dir.exists():
@@ -253,12 +281,15 @@ def run_baseline(world: World, work: Path) -> dict[str, Any]:
         str(out_dir),
     ]
     say(f"pandas baseline on {world.facts['cases']} cases")
-    child = run_child(cmd, work / "baseline-log")
+    child = run_child(cmd, work / "baseline-log", timeout=timeout)
+    if child.timed_out:
+        return {"outcome": f"killed after {child.seconds:.0f} s (--timeout)"}
     if child.code != 0:
         tail = "\n".join(child.stderr.splitlines()[-15:])
         raise SystemExit(f"baseline failed (exit {child.code}):\n{tail}")
     summary: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
     return {
+        "outcome": "done",
         "wall_seconds": round(child.seconds, 2),
         "peak_rss_mb": round(child.peak_rss_mb),
         **summary,
@@ -278,6 +309,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--cprofile", type=Path, default=None, help="run caseflow under cProfile into FILE"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="kill a child still running after SECONDS"
     )
     args = parser.parse_args()
 
@@ -302,15 +336,16 @@ def main() -> None:
         "scoring": "model" if args.model else "rule",
     }
     try:
-        night = run_caseflow(world, work, models, args.cprofile)
+        night = run_caseflow(world, work, models, args.cprofile, args.timeout)
         result.update(night)
         if args.baseline:
-            baseline = run_baseline(world, work)
+            baseline = run_baseline(world, work, args.timeout)
             result["baseline"] = baseline
-            result["baseline_wall_seconds"] = baseline["wall_seconds"]
-            result["baseline_over_caseflow"] = round(
-                baseline["wall_seconds"] / night["wall_seconds"], 1
-            )
+            if "wall_seconds" in baseline and "wall_seconds" in night:
+                result["baseline_wall_seconds"] = baseline["wall_seconds"]
+                result["baseline_over_caseflow"] = round(
+                    baseline["wall_seconds"] / night["wall_seconds"], 1
+                )
     finally:
         if not args.keep and work.exists():
             shutil.rmtree(work)
