@@ -18,37 +18,47 @@ import polars as pl
 
 from pipeline.warehouse import sql_text
 
-# Connections inside ``transaction`` (by id: a DuckDB connection cannot say whether it is).
+# Connections inside a transaction begun here (by id: a DuckDB connection cannot say whether it
+# is in one, and a second BEGIN would abort the first).
 _OPEN: set[int] = set()
+
+
+def begin(con: duckdb.DuckDBPyConnection) -> None:
+    """Begin a transaction that ``transaction`` blocks on ``con`` join until ``commit``."""
+    con.execute("begin transaction")
+    _OPEN.add(id(con))
+
+
+def commit(con: duckdb.DuckDBPyConnection) -> None:
+    _OPEN.discard(id(con))
+    con.execute("commit")
 
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One transaction: committed if the block ends, rolled back if it raises.
 
-    Inside another ``transaction`` on the same connection, the block joins the outer one (DuckDB
-    has no nested transactions, and a second BEGIN would abort the first): the night's load and
-    the record of its allocation then commit, or not, together (``pipeline.run``).
+    Inside a transaction begun by ``begin`` (or an outer ``transaction``) on the same
+    connection, the block joins it: ``pipeline.run`` begins the night, and the night's load and
+    the record of its allocation then commit, or not, together.
     """
     if id(con) in _OPEN:
         yield
         return
-    con.execute("begin transaction")
-    _OPEN.add(id(con))
+    begin(con)
     try:
         yield
     except BaseException:
-        _OPEN.discard(id(con))
         rollback(con)
         raise
-    _OPEN.discard(id(con))
-    con.execute("commit")
+    commit(con)
 
 
 def rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back, quietly when there is nothing to roll back or the connection is broken: the
     error that caused the rollback is the one to report, and DuckDB discards an unfinished
     transaction anyway when the process ends."""
+    _OPEN.discard(id(con))
     with suppress(duckdb.Error):
         con.execute("rollback")
 
@@ -130,7 +140,10 @@ COLLECTOR_COLUMNS = (
 
 
 def _last_per_key(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """Two files of one night may carry the same key: the later file (by name, then row) wins."""
+    """Two files of one night may carry the same key: the later file (by name, then row) wins.
+
+    ``validate`` has already set the earlier rows aside as ``superseded`` (with a reject line);
+    this keeps ``load`` right when called on frames that did not go through it."""
     return frame.sort(["_file", "_row"]).unique(subset=keys, keep="last", maintain_order=True)
 
 

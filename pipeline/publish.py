@@ -524,18 +524,50 @@ def publish(out_dir: Path, outputs: NightOutputs) -> None:
     read-only disk); whatever happens, the staging folder is removed and a night published
     there before stays as it was.
     """
-    token = _token(outputs.run_id)
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{token}"
+    stage(out_dir, outputs)
+    publish_staged(out_dir, outputs.run_id)
+
+
+def _staging_folder(out_dir: Path, run_id: str) -> Path:
+    return out_dir.parent / f".{out_dir.name}.tmp-{_token(run_id)}"
+
+
+def stage(out_dir: Path, outputs: NightOutputs) -> None:
+    """``publish``'s first half: every output written and synced beside ``out_dir``, manifest
+    last, nothing moved into place yet.
+
+    ``pipeline.run`` stages the night inside its warehouse transaction, commits, then calls
+    ``publish_staged``; a failure before the commit calls ``discard_staged``, so a failed night
+    publishes nothing and records nothing. Errors as for ``publish``.
+    """
+    staging = _staging_folder(out_dir, outputs.run_id)
     try:
         check_replaceable(out_dir)
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         _tidy_leftovers(out_dir)
         staging.mkdir()
         _fill(_Staging(staging, {}), outputs)
-        _swap_in(staging, out_dir, token)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise CaseflowError(_explain(exc, out_dir)) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def publish_staged(out_dir: Path, run_id: str) -> None:
+    """``publish``'s second half: the night staged by ``stage`` renamed into ``out_dir``."""
+    staging = _staging_folder(out_dir, run_id)
+    try:
+        _swap_in(staging, out_dir, _token(run_id))
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise CaseflowError(_explain(exc, out_dir)) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def discard_staged(out_dir: Path, run_id: str) -> None:
+    """Remove what ``stage`` wrote for ``run_id``, if anything (a night that failed after it)."""
+    shutil.rmtree(_staging_folder(out_dir, run_id), ignore_errors=True)

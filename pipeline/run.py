@@ -2,6 +2,16 @@
 
 This module only calls the stages in order, times them and records the run; each stage lives
 in its own module and can be run and tested alone.
+
+A night is all or nothing (README "Reliability"). Everything it writes into the warehouse, from
+the load to the record of its allocation, is one DuckDB transaction; its outputs are staged
+beside ``--out`` inside that transaction, the transaction commits, and only then are they moved
+into place. A failure before the commit (a bad disk, a bug, an interruption) rolls the warehouse
+back and removes the staged outputs: the warehouse and the nights published before are as they
+were, and the re-run starts from the same state. A crash after the commit and before the move
+leaves the night in the warehouse but not in ``--out``: the re-run skips the files as received
+before and publishes the same allocation from the warehouse. Stages called inside the night
+must not BEGIN or COMMIT themselves; ``pipeline.load.transaction`` joins the night's.
 """
 
 from __future__ import annotations
@@ -23,13 +33,19 @@ from models.score import Scores, score_night
 from pipeline import warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble
-from pipeline.errors import UsageError
+from pipeline.errors import CaseflowError, UsageError
 from pipeline.ingest import IngestResult, ingest
-from pipeline.load import LoadStats, load
+from pipeline.load import LoadStats, begin, commit, load, rollback, transaction
 from pipeline.locking import home_lock
-from pipeline.masking import scrub_text
+from pipeline.masking import scrub_error, scrub_text
 from pipeline.policy import Policy, load_policy
-from pipeline.publish import NightOutputs, check_replaceable, publish
+from pipeline.publish import (
+    NightOutputs,
+    check_replaceable,
+    discard_staged,
+    publish_staged,
+    stage,
+)
 from pipeline.report import build_report_data
 from pipeline.safety import check_free_space, keep_last_good
 from pipeline.strategy import decide
@@ -157,8 +173,7 @@ def _record(
         "case_id",
         "reason",
     )
-    con.execute("begin transaction")
-    try:
+    with transaction(con):  # the night's, when run_night began one
         con.execute("delete from allocations where business_date = $business_date", params)
         con.execute("delete from holds where business_date = $business_date", params)
         con.register("night_allocations", allocations.to_arrow())
@@ -177,10 +192,6 @@ def _record(
                 json.dumps(manifest, sort_keys=True),
             ],
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def _counts(
@@ -236,7 +247,12 @@ def _warnings(
         if f.status == "refused":
             found.append(f"file refused whole: {scrub_text(f.message or f.name)}")
     if roster.is_empty() or not roster.get_column("active").any():
-        found.append("no active collector in the roster: every workable case is held")
+        rosters = [f.name for f in received.files if f.kind == "collectors" and f.status == "read"]
+        source = ", ".join(rosters) if rosters else "the roster in force (no roster file tonight)"
+        found.append(
+            f"no active collector in {source} ({roster.height} collectors, none active): "
+            "every workable case is held"
+        )
     over = frames.holds.filter(pl.col("reason") == OVER_CAPACITY).height
     if over:
         found.append(f"{over} cases held as over capacity: not enough collectors tonight")
@@ -246,6 +262,66 @@ def _warnings(
             "(kept, not applied)"
         )
     return found
+
+
+def _previous_run(con: duckdb.DuckDBPyConnection, business_date: date) -> str | None:
+    """The run that last published this date, which tonight's run replaces."""
+    rows = con.execute(
+        "select run_id from runs where business_date = ? and outcome = 'published' "
+        "order by finished_at desc, run_id desc limit 1",
+        [business_date],
+    ).fetchall()
+    return str(rows[0][0]) if rows else None
+
+
+def _input_notes(received: IngestResult, checked: Validated, replaces: str | None) -> list[str]:
+    """What tonight's files and an earlier run of the date mean for the ops lead."""
+    notes = []
+    if not received.files:
+        notes.append("no files in --input: tonight is allocated from the warehouse as it stands")
+    skipped = [f for f in received.files if f.status == "duplicate"]
+    if skipped:
+        names = ", ".join(f"{f.name} ({f.message})" for f in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        notes.append(f"{len(skipped)} files received before were skipped: {names}{more}")
+    for f in received.files:
+        if f.status == "read" and f.rows == 0:
+            notes.append(f"{f.name}: a header and no rows")
+    replaced = checked.rejects.filter(pl.col("rule") == "superseded")
+    if not replaced.is_empty():
+        first = replaced.row(0, named=True)
+        notes.append(
+            f"{replaced.height} rows were replaced by a row of the same key in a later file "
+            f"tonight (e.g. {first['file']} row {first['row']}, {first['value']}); the later "
+            "row was loaded, the earlier is in rejected.csv as superseded"
+        )
+    if replaces is not None:
+        read = sum(f.status == "read" for f in received.files)
+        notes.append(
+            f"this night replaces run {replaces} of the same date: {read} new files read"
+            + (", so worklists may have changed" if read else ", the same allocation")
+        )
+    return notes
+
+
+def _open_warehouse(home: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return warehouse.connect(home)
+    except (duckdb.Error, OSError) as exc:
+        raise CaseflowError(
+            f"cannot open the warehouse in {home}: {scrub_error(str(exc))}; if the file is "
+            f"damaged, the last good copies are in {home / 'last-good'} (README, Reliability)"
+        ) from None
+
+
+def _storage_failure(exc: BaseException, home: Path) -> CaseflowError | None:
+    """A DuckDB or OS error writing the warehouse, as a message; None for any other error."""
+    if isinstance(exc, CaseflowError) or not isinstance(exc, duckdb.IOException | OSError):
+        return None
+    return CaseflowError(
+        f"the warehouse in {home} could not be written ({scrub_error(str(exc))}); the night "
+        "was rolled back: the warehouse and the nights published before are as they were"
+    )
 
 
 def run_night(
@@ -267,10 +343,11 @@ def run_night(
     with home_lock(home):
         check_free_space(home, out_dir.parent, warehouse=home / "warehouse.duckdb")
         keep_last_good(home / "warehouse.duckdb")
-        con = warehouse.connect(home)
+        con = _open_warehouse(home)
         try:
+            begin(con)  # the whole night is one transaction (module docstring)
             received, checked, stats = _ingest_and_load(con, input_dir, home, business_date, timer)
-            summary = _allocate_and_publish(
+            summary = _allocate_and_stage(
                 con,
                 home,
                 out_dir,
@@ -281,13 +358,33 @@ def run_night(
                 timer,
                 (received, checked, stats),
             )
-            con.execute("checkpoint")
-            return summary
+            commit(con)
+        except BaseException as exc:
+            rollback(con)
+            discard_staged(out_dir, run_id)
+            con.close()
+            failure = _storage_failure(exc, home)
+            if failure is None:
+                raise
+            raise failure from exc
+        try:
+            publish_staged(out_dir, run_id)
+            _checkpoint(con, summary.warnings)
         finally:
             con.close()
+        return summary
 
 
-def _allocate_and_publish(
+def _checkpoint(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> None:
+    """Fold the write-ahead log into the warehouse file. The night is committed and published
+    already: a checkpoint that fails (a full disk) is a warning, and DuckDB retries it later."""
+    try:
+        con.execute("checkpoint")
+    except duckdb.Error as exc:
+        warnings.append(f"the warehouse checkpoint failed ({scrub_error(str(exc))}); retried later")
+
+
+def _allocate_and_stage(
     con: duckdb.DuckDBPyConnection,
     home: Path,
     out_dir: Path,
@@ -309,7 +406,9 @@ def _allocate_and_publish(
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy)
+    replaces = _previous_run(con, business_date)
     warnings = _warnings(scores, received, stats, roster, frames)
+    warnings += _input_notes(received, checked, replaces)
     rejects = warehouse.query(con, "night_rejects", params)
     manifest: dict[str, Any] = {
         "run_id": run_id,
@@ -334,12 +433,13 @@ def _allocate_and_publish(
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
         "counts": _counts(received, checked, stats, night, frames, rejects),
+        "replaces": replaces,  # the run of the same date this one replaces, or None
         "warnings": warnings,
     }
     with timer.stage("publish"):
         manifest["timings_seconds"] = dict(timer.seconds)
         report = build_report_data(manifest, frames, roster, scores, rejects)
-        publish(
+        stage(  # moved into place by run_night once the warehouse has committed
             out_dir,
             NightOutputs(
                 business_date=business_date,
