@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from pipeline.errors import CaseflowError, UsageError
-from pipeline.masking import scrub_text
+from pipeline.masking import scrub_error, scrub_text
 from pipeline.warehouse import resolve_home
 
 app = typer.Typer(
@@ -52,8 +52,12 @@ def _guard(action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         err.print("interrupted: nothing was published")
         raise typer.Exit(code=1) from None
-    except Exception as exc:  # an unexpected failure: say so without quoting debtor data
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {scrub_text(str(exc))}")
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # a bug, or a library's panic (a BaseException in pyo3)
+        # Library errors quote the values they failed on: the message is printed scrubbed of
+        # debtor data, and the traceback not at all (it would quote them again).
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {scrub_error(str(exc))}")
         raise typer.Exit(code=1) from None
 
 
