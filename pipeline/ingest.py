@@ -21,7 +21,7 @@ import hashlib
 import io
 import os
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -459,8 +459,15 @@ def _night_files(input_dir: Path) -> list[Path]:
     )
 
 
-def ingest(input_dir: Path, home: Path, business_date: date, known: Iterable[str]) -> IngestResult:
-    """Archive and read every file of ``input_dir``; ``known`` holds SHA-256s received before."""
+def ingest(
+    input_dir: Path,
+    home: Path,
+    business_date: date,
+    known: Mapping[str, str] | Iterable[str],
+) -> IngestResult:
+    """Archive and read every file of ``input_dir``; ``known`` holds SHA-256s received before
+    (a mapping says when and as what, for the message: ``"2026-11-16 as cases.csv"``)."""
+    earlier = dict(known) if isinstance(known, Mapping) else {}
     seen = set(known)
     files: list[ReceivedFile] = []
     parts: dict[str, list[pl.DataFrame]] = {}
@@ -468,13 +475,15 @@ def ingest(input_dir: Path, home: Path, business_date: date, known: Iterable[str
         data = path.read_bytes()
         digest = sha256_of(data)
         if digest in seen:
+            when = f" on {earlier[digest]}" if digest in earlier else ""
             files.append(
                 ReceivedFile(
-                    path.name, digest, None, "duplicate", 0, "", "received before: skipped"
+                    path.name, digest, None, "duplicate", 0, "", f"received before{when}: skipped"
                 )
             )
             continue
         seen.add(digest)
+        earlier[digest] = f"tonight as {path.name}"
         stored = str(archive(data, path.name, digest, home, business_date))
         try:
             kind, frame, encoding = read_file(data, path.name)

@@ -96,7 +96,12 @@ class NightSummary:
 def _ingest_and_load(
     con: duckdb.DuckDBPyConnection, input_dir: Path, home: Path, business_date: date, timer: Timer
 ) -> tuple[IngestResult, Validated, LoadStats]:
-    known = {r[0] for r in con.execute("select sha256 from received_files").fetchall()}
+    known = {
+        sha: f"{day} as {name}"
+        for sha, day, name in con.execute(
+            "select sha256, business_date, file_name from received_files"
+        ).fetchall()
+    }
     with timer.stage("ingest"):
         received = ingest(input_dir, home, business_date, known)
     with timer.stage("validate"):
@@ -281,9 +286,10 @@ def _input_notes(received: IngestResult, checked: Validated, replaces: str | Non
         notes.append("no files in --input: tonight is allocated from the warehouse as it stands")
     skipped = [f for f in received.files if f.status == "duplicate"]
     if skipped:
-        names = ", ".join(f"{f.name} ({f.message})" for f in skipped[:5])
+        names = "; ".join(f"{f.name} ({f.message})" for f in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-        notes.append(f"{len(skipped)} files received before were skipped: {names}{more}")
+        files = _plural(len(skipped), "file")
+        notes.append(f"{files} received before, not read again: {names}{more}")
     for f in received.files:
         if f.status == "read" and f.rows == 0:
             notes.append(f"{f.name}: a header and no rows")
@@ -298,10 +304,14 @@ def _input_notes(received: IngestResult, checked: Validated, replaces: str | Non
     if replaces is not None:
         read = sum(f.status == "read" for f in received.files)
         notes.append(
-            f"this night replaces run {replaces} of the same date: {read} new files read"
+            f"this night replaces run {replaces} of the same date: {_plural(read, 'new file')} read"
             + (", so worklists may have changed" if read else ", the same allocation")
         )
     return notes
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _open_warehouse(home: Path) -> duckdb.DuckDBPyConnection:
