@@ -6,6 +6,17 @@ the folder is renamed into place. A reader sees the previous night or the new on
 partial one. A night published twice gives byte-identical CSV and XLSX files: rows are sorted
 deterministically and nothing in them depends on the clock or the run id.
 
+What each reader gets (CONTRACT.md "Outputs", and README "Outputs" for the additions):
+collectors a worklist each (``worklists/<id>.csv`` and ``.xlsx``), team leads a workbook per
+team with a sheet per collector (``teams/<team>.xlsx``), field collectors the visit sheets by
+city and district with the R15-R16 checklist (``visits.csv``/``.xlsx``), the mail room the
+letter batch with a count per client, the ops lead holds, rejected rows, what changed since the
+previous night (``changes.csv``), the collectors' scorecards (``scorecards.csv``) and the report.
+
+Spreadsheets are made for people: the header frozen and filterable, the action and the call
+window first and marked, money as money, dates as dates, empty columns hidden, Chinese headers
+with ``lang="zh"``. CSV is UTF-8 with a BOM, so Excel in a Chinese locale reads it right.
+
 Every text cell that a spreadsheet could run as a formula (it begins with ``=``, ``+``, ``-``,
 ``@``, a tab or a carriage return) is prefixed with ``'`` (CSV injection). Numbers stay numbers.
 """
@@ -19,7 +30,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,7 +40,9 @@ import polars as pl
 import xlsxwriter
 
 from pipeline.assemble import WORKLIST_COLUMNS
+from pipeline.changes import sort_changes
 from pipeline.errors import CaseflowError, UsageError
+from pipeline.labels import headers, sheet_label
 from pipeline.masking import mask_card_expr, mask_id_expr
 from pipeline.report import ReportData, render_report
 
@@ -44,12 +57,114 @@ LETTER_COLUMNS = (
     "reference",
     "collector_id",
 )
+# Added after the contract's columns: the date the mail room puts on the letter.
+LETTER_EXTRA_COLUMNS = ("letter_date",)
+LETTER_COUNT_COLUMNS = ("client_id", "letters", "amount_owed")
 REJECT_COLUMNS = ("file", "row", "kind", "column", "rule", "value")
+CHANGE_COLUMNS = ("client_id", "customer_id", "case_id", "change", "before", "after", "reason")
+SCORECARD_COLUMNS = (
+    "collector_id",
+    "collector_name",
+    "team",
+    "channel",
+    "cycle_start",
+    "cycle_end",
+    "cases_allocated",
+    "cases_worked",
+    "attempts",
+    "right_party_contacts",
+    "promises",
+    "promises_due",
+    "promises_kept",
+    "kept_rate",
+    "amount_recovered",
+    "complaints",
+)
+
+# The worklist as a person reads it: what to do and when first, then who and how much; the
+# columns a script needs (ids, channel, collector) follow. The CSV keeps the contract's order.
+WORKLIST_SHEET_FRONT = (
+    "rank",
+    "action",
+    "call_window",
+    "case_id",
+    "client_id",
+    "customer_name",
+    "phone",
+    "city",
+    "district",
+    "address",
+    "amount_owed",
+    "debtor_total_owed",
+    "days_overdue",
+    "overdue_stage",
+    "p_repay",
+    "expected_recovery",
+    "reasons",
+    "return_date",
+    "extension_due",
+)
+WORKLIST_SHEET_COLUMNS = WORKLIST_SHEET_FRONT + tuple(
+    c for c in WORKLIST_COLUMNS if c not in WORKLIST_SHEET_FRONT
+)
+# Marked on every worklist sheet (bold on a pale yellow) so nobody misses them.
+EMPHASIS = frozenset({"action", "call_window"})
+
+# The visit checklist (DOMAIN.md R15: prepare; R16: carry, and never reveal a full number).
+CHECKLIST = (
+    "check_background",
+    "check_credit",
+    "check_arrears_reason",
+    "check_ability",
+    "check_carry",
+    "never_reveal",
+)
+BOX = "☐"
+VISIT_COLUMNS = (
+    "city",
+    "district",
+    "address",
+    "collector_id",
+    "collector_name",
+    "rank",
+    "case_id",
+    "client_id",
+    "customer_name",
+    "id_number",
+    "card_number",
+    "amount_owed",
+    "debtor_total_owed",
+    "days_overdue",
+    "overdue_stage",
+    "p_repay",
+    "reasons",
+    "action",
+    "return_date",
+    "extension_due",
+    *CHECKLIST,
+)
+VISIT_PRINT_HEADER = (
+    "R15 before the visit: background, credit record, reason for arrears, ability to pay. "
+    "R16 carry the contract, the repayment-plan form and the note form; "
+    "never reveal the full card or ID number."
+)
+TEAM_OVERVIEW_COLUMNS = (
+    "collector_id",
+    "collector_name",
+    "channel",
+    "cases",
+    "extension_due",
+    "promise_due_today",
+    "amount_owed",
+    "expected_recovery",
+)
 
 # Columns shown with a money format in XLSX and rounded to the fen in both formats.
-MONEY_COLUMNS = frozenset({"amount_owed", "debtor_total_owed", "expected_recovery"})
-# Probabilities: shown as % in XLSX, four decimals are more than a person can use.
-PERCENT_COLUMNS = frozenset({"p_repay"})
+MONEY_COLUMNS = frozenset(
+    {"amount_owed", "debtor_total_owed", "expected_recovery", "amount_recovered"}
+)
+# Probabilities and rates: shown as % in XLSX, four decimals are more than a person can use.
+PERCENT_COLUMNS = frozenset({"p_repay", "kept_rate"})
 # OWASP's list of characters that make Excel, LibreOffice or Sheets read a cell as a formula.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_PATTERN = r"^[=+\-@\t\r]"
@@ -57,11 +172,17 @@ _FORMULA_PATTERN = r"^[=+\-@\t\r]"
 MANIFEST = "manifest.json"
 _SAFE_STEM = re.compile(r"[\w\-]+(?:\.[\w\-]+)*")  # \w is Unicode: Chinese ids are fine
 _MAX_WIDTH = 60
+_SHEET_NAME_MAX = 31  # Excel's limit
+_SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
 @dataclass(frozen=True)
 class NightOutputs:
-    """Everything one night publishes; the frames are those of ``pipeline.assemble``."""
+    """Everything one night publishes; the frames are those of ``pipeline.assemble``.
+
+    ``changes`` and ``scorecards`` (``pipeline.review``) are written when given; ``lang``
+    chooses the headers of every table (``pipeline.labels``).
+    """
 
     business_date: date
     run_id: str
@@ -72,6 +193,9 @@ class NightOutputs:
     roster: pl.DataFrame
     manifest: dict[str, Any]
     report: ReportData
+    changes: pl.DataFrame | None = None
+    scorecards: pl.DataFrame | None = None
+    lang: str = "en"
 
 
 # --- cell values -------------------------------------------------------------------------------
@@ -152,23 +276,39 @@ def _protect_pii(worklists: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def prepare_worklists(worklists: pl.DataFrame) -> pl.DataFrame:
+    """The worklist rows as every output shows them: masked, plain, escaped, contract order."""
+    _require(worklists, WORKLIST_COLUMNS)
+    frame = _protect_pii(worklists)
+    if frame.get_column("collector_id").null_count():
+        raise CaseflowError("internal error: a worklist row has no collector_id")
+    return _exportable(frame, WORKLIST_COLUMNS)
+
+
 # --- CSV and XLSX ------------------------------------------------------------------------------
 
 
-def csv_bytes(frame: pl.DataFrame) -> bytes:
+def csv_bytes(frame: pl.DataFrame, lang: str = "en") -> bytes:
     """UTF-8 with BOM (Excel in a Chinese locale then opens it right), one header row."""
     buffer = io.BytesIO()
-    frame.write_csv(buffer, include_bom=True, date_format="%Y-%m-%d")
+    named = frame.rename(dict(zip(frame.columns, headers(frame.columns, lang), strict=True)))
+    named.write_csv(buffer, include_bom=True, date_format="%Y-%m-%d")
     return buffer.getvalue()
 
 
-def _column_widths(frame: pl.DataFrame) -> list[float]:
+def _display_width(text: str) -> int:
+    """Columns ``text`` takes on screen: a CJK character (3 bytes of UTF-8) counts two."""
+    return len(text) + (len(text.encode("utf-8")) - len(text)) // 2
+
+
+def _column_widths(frame: pl.DataFrame, titles: Sequence[str] | None = None) -> list[float]:
     """Column widths in Excel's character units that fit header and values (capped).
 
     One query for the whole sheet: floats by their largest magnitude (shown with thousands
     separators), text by its widest value, where a CJK character (3 bytes of UTF-8) is two
     units wide: chars + (bytes - chars) / 2 counts it as two and ASCII as one.
     """
+    titles = list(titles) if titles is not None else list(frame.columns)
     exprs: list[pl.Expr] = []
     for name, dtype in frame.schema.items():
         col = pl.col(name)
@@ -180,7 +320,7 @@ def _column_widths(frame: pl.DataFrame) -> list[float]:
             exprs.append((chars + (text.str.len_bytes() - chars) // 2).max().alias(name))
     tops = frame.select(exprs).row(0) if frame.width else ()
     widths = []
-    for (name, dtype), top in zip(frame.schema.items(), tops, strict=True):
+    for (name, dtype), top, title in zip(frame.schema.items(), tops, titles, strict=True):
         if top is None:
             widest = 0
         elif name in PERCENT_COLUMNS:
@@ -188,19 +328,85 @@ def _column_widths(frame: pl.DataFrame) -> list[float]:
         elif dtype == pl.Date:
             widest = len("2026-01-01")
         elif dtype.is_float():
-            widest = len(f"-{top:,.2f}")
+            widest = len(f"-¥{top:,.2f}") if name in MONEY_COLUMNS else len(f"-{top:,.2f}")
         else:
             widest = int(top)
         # +2 leaves room for the autofilter's drop-down arrow over the header.
-        widths.append(float(min(_MAX_WIDTH, max(len(name) + 2, widest + 1, 6))))
+        head = _display_width(title) + 2
+        widths.append(float(min(_MAX_WIDTH, max(head, widest + 1, 6))))
     return widths
 
 
-def xlsx_bytes(frame: pl.DataFrame, *, sheet: str, title: str, business_date: date) -> bytes:
-    """One sheet, header frozen and filterable, real numbers, dates and percentages.
+def sheet_names(labels: Sequence[str]) -> list[str]:
+    """Excel-safe, unique sheet names for ``labels``, in order.
+
+    Excel refuses ``[]:*?/\\``, a leading or trailing apostrophe, more than 31 characters and
+    two names that differ only in case; such labels are cleaned, cut and numbered.
+    """
+    names: list[str] = []
+    seen: set[str] = set()
+    for label in labels:
+        base = _SHEET_NAME_BAD.sub("_", label).strip().strip("'") or "sheet"
+        base = base[:_SHEET_NAME_MAX]
+        name, n = base, 1
+        while name.casefold() in seen:
+            n += 1
+            suffix = f"~{n}"
+            name = base[: _SHEET_NAME_MAX - len(suffix)] + suffix
+        seen.add(name.casefold())
+        names.append(name)
+    return names
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a workbook: its name, its rows, and how to show them.
+
+    ``emphasis``: columns marked bold on a pale yellow; ``hide_empty``: columns with no value
+    at all are hidden (they stay, a filter or an unhide shows them); ``print_header``: the line
+    printed at the top of every page; ``centred``: columns of check boxes.
+    """
+
+    name: str
+    frame: pl.DataFrame
+    emphasis: frozenset[str] = frozenset()
+    hide_empty: bool = False
+    print_header: str = ""
+    centred: frozenset[str] = frozenset()
+
+
+def _formats(book: Any) -> dict[str, Any]:
+    """Every cell format a sheet uses, plain and emphasised (``Any``: xlsxwriter is untyped)."""
+    numbers = {
+        "text": "@",
+        "general": "General",
+        "money": '"¥"#,##0.00',
+        "percent": "0.0%",
+        "integer": "0",
+        "float": "0.00",
+        "date": "yyyy-mm-dd",
+        "datetime": "yyyy-mm-dd hh:mm:ss",
+    }
+    formats: dict[str, Any] = {
+        "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1}),
+        "header_emphasis": book.add_format({"bold": True, "bg_color": "#FFD966", "bottom": 1}),
+    }
+    for key, number in numbers.items():
+        formats[key] = book.add_format({"num_format": number})
+        formats[f"{key}_emphasis"] = book.add_format(
+            {"num_format": number, "bold": True, "bg_color": "#FFF2CC"}
+        )
+        formats[f"{key}_centred"] = book.add_format({"num_format": number, "align": "center"})
+    return formats
+
+
+def workbook_bytes(
+    sheets: Sequence[Sheet], *, title: str, business_date: date, lang: str = "en"
+) -> bytes:
+    """A workbook of ``sheets``: header frozen and filterable, real numbers, dates, percentages.
 
     ``in_memory`` makes xlsxwriter stamp every zip member with 1980-01-01 and the created
-    date is the business date, so the same frame gives the same bytes on every run.
+    date is the business date, so the same frames give the same bytes on every run.
     """
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(
@@ -216,33 +422,59 @@ def xlsx_bytes(frame: pl.DataFrame, *, sheet: str, title: str, business_date: da
     )
     created = datetime(business_date.year, business_date.month, business_date.day, tzinfo=UTC)
     book.set_properties({"title": title, "created": created})
-    formats = {
-        "header": book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1}),
-        "text": book.add_format({"num_format": "@"}),
-        "general": book.add_format(),
-        "money": book.add_format({"num_format": "#,##0.00"}),
-        "percent": book.add_format({"num_format": "0.0%"}),
-        "integer": book.add_format({"num_format": "0"}),
-        "float": book.add_format({"num_format": "0.00"}),
-        "date": book.add_format({"num_format": "yyyy-mm-dd"}),
-        "datetime": book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
-    }
-    sheet_ = book.add_worksheet(sheet)
-    widths = _column_widths(frame)
-    for col, name in enumerate(frame.columns):
-        series = frame.get_column(name)
-        fmt = formats[_format_key(name, series.dtype)]
-        sheet_.set_column(col, col, widths[col], fmt)
-        sheet_.write_string(0, col, name, formats["header"])
-        _write_column(sheet_, col, series, fmt)
-    sheet_.freeze_panes(1, 0)
-    sheet_.autofilter(0, 0, max(frame.height, 1), max(frame.width - 1, 0))
-    # Worklists get printed: landscape, one page wide, the header on every page.
-    sheet_.set_landscape()
-    sheet_.fit_to_pages(1, 0)
-    sheet_.repeat_rows(0)
+    formats = _formats(book)
+    for sheet, name in zip(sheets, sheet_names([s.name for s in sheets]), strict=True):
+        _write_sheet(book.add_worksheet(name), sheet, formats, lang)
     book.close()
     return buffer.getvalue()
+
+
+def _write_sheet(target: Any, sheet: Sheet, formats: dict[str, Any], lang: str) -> None:
+    frame = sheet.frame
+    titles = headers(frame.columns, lang)
+    widths = _column_widths(frame, titles)
+    empty = (
+        {
+            n
+            for n, v in zip(frame.columns, frame.null_count().row(0), strict=True)
+            if v == frame.height
+        }
+        if sheet.hide_empty and frame.height and frame.width
+        else set()
+    )
+    for col, name in enumerate(frame.columns):
+        series = frame.get_column(name)
+        key = _format_key(name, series.dtype)
+        if name in sheet.emphasis:
+            key += "_emphasis"
+        elif name in sheet.centred:
+            key += "_centred"
+        fmt = formats[key]
+        options = {"hidden": True} if name in empty else None
+        target.set_column(col, col, widths[col], fmt, options)
+        head = formats["header_emphasis" if name in sheet.emphasis else "header"]
+        target.write_string(0, col, titles[col], head)
+        _write_column(target, col, series, fmt)
+    target.freeze_panes(1, 0)
+    target.autofilter(0, 0, max(frame.height, 1), max(frame.width - 1, 0))
+    # Worklists get printed: landscape, one page wide, the header on every page.
+    target.set_landscape()
+    target.fit_to_pages(1, 0)
+    target.repeat_rows(0)
+    if sheet.print_header:
+        target.set_header("&L" + sheet.print_header.replace("&", "&&"))
+
+
+def xlsx_bytes(
+    frame: pl.DataFrame, *, sheet: str, title: str, business_date: date, lang: str = "en"
+) -> bytes:
+    """One sheet, header frozen and filterable, real numbers, dates and percentages."""
+    return workbook_bytes(
+        [Sheet(sheet_label(sheet, lang), frame)],
+        title=title,
+        business_date=business_date,
+        lang=lang,
+    )
 
 
 def _format_key(name: str, dtype: pl.DataType) -> str:
@@ -280,6 +512,179 @@ def _write_column(sheet: Any, col: int, series: pl.Series, fmt: Any) -> None:
     for row, value in enumerate(series.to_list(), start=1):
         if value is not None:
             write(row, col, value, fmt)
+
+
+# --- the night's tables, as (file, bytes, rows) ------------------------------------------------
+
+TableFile = tuple[str, bytes, int]
+
+
+def _collector_label(cid: str, name: str | None) -> str:
+    return f"{cid} {name}" if name else cid
+
+
+def _worklist_sheet(rows: pl.DataFrame, label: str) -> Sheet:
+    return Sheet(
+        label,
+        rows.select(WORKLIST_SHEET_COLUMNS),
+        emphasis=EMPHASIS,
+        hide_empty=True,
+    )
+
+
+def _team_overview(team_rows: pl.DataFrame) -> pl.DataFrame:
+    return (
+        team_rows.group_by("collector_id")
+        .agg(
+            pl.col("collector_name").first(),
+            pl.col("channel").first(),
+            pl.len().cast(pl.Int64).alias("cases"),
+            pl.col("extension_due").fill_null(False).sum().cast(pl.Int64),
+            pl.col("action")
+            .str.starts_with("promise due")
+            .fill_null(False)
+            .sum()
+            .cast(pl.Int64)
+            .alias("promise_due_today"),
+            pl.col("amount_owed").sum().round(2),
+            pl.col("expected_recovery").sum().round(2),
+        )
+        .sort("collector_id")
+        .select(TEAM_OVERVIEW_COLUMNS)
+    )
+
+
+def worklist_files(
+    worklists: pl.DataFrame,
+    business_date: date,
+    *,
+    lang: str = "en",
+    formats: Sequence[str] = ("csv", "xlsx"),
+    teams: bool = True,
+) -> Iterator[TableFile]:
+    """Every collector's worklist (CSV and/or XLSX) and, with XLSX, a workbook per team.
+
+    ``worklists`` is ``prepare_worklists``'s frame (one row per case worked); ``publish`` and
+    ``caseflow export`` both write through here, so an export is the night as published.
+    Files are yielded one by one, so a night of a million cases is never all in memory twice.
+    """
+    day = business_date.isoformat()
+    parts = worklists.partition_by("collector_id", as_dict=True, maintain_order=False)
+    by_collector = {str(key[0]): part for key, part in parts.items()}
+    stems = worklist_stems(by_collector)
+    sorted_rows: dict[str, pl.DataFrame] = {}
+    for cid in sorted(stems):
+        rows = by_collector[cid].sort("rank", "client_id", "case_id", nulls_last=True)
+        sorted_rows[cid] = rows
+        if "csv" in formats:
+            yield f"worklists/{stems[cid]}.csv", csv_bytes(rows, lang), rows.height
+        if "xlsx" in formats:
+            name = rows.get_column("collector_name").first()
+            label = _collector_label(cid, None if name is None else str(name))
+            data = workbook_bytes(
+                [_worklist_sheet(rows, label)],
+                title=f"caseflow worklist {cid} for {day}",
+                business_date=business_date,
+                lang=lang,
+            )
+            yield f"worklists/{stems[cid]}.xlsx", data, rows.height
+    if not teams or "xlsx" not in formats or worklists.is_empty():
+        return
+    team_of = {
+        cid: str(rows.get_column("team").first() or "(no team)")
+        for cid, rows in sorted_rows.items()
+    }
+    team_stems = worklist_stems(set(team_of.values()))
+    for team in sorted(team_stems):
+        members = [cid for cid in sorted(sorted_rows) if team_of[cid] == team]
+        team_rows = pl.concat([sorted_rows[cid] for cid in members])
+        sheets = [Sheet(sheet_label("team", lang), _team_overview(team_rows))]
+        for cid in members:
+            rows = sorted_rows[cid]
+            name = rows.get_column("collector_name").first()
+            sheets.append(
+                _worklist_sheet(rows, _collector_label(cid, None if name is None else str(name)))
+            )
+        data = workbook_bytes(
+            sheets,
+            title=f"caseflow team {team} for {day}",
+            business_date=business_date,
+            lang=lang,
+        )
+        yield f"teams/{team_stems[team]}.xlsx", data, team_rows.height
+
+
+def visit_frame(worklists: pl.DataFrame) -> pl.DataFrame:
+    """The field visits of the night by city, district, collector and rank, with the checklist.
+
+    From ``prepare_worklists``'s frame: ids and cards are already masked (R16), and visit rows
+    carry no phone number.
+    """
+    visits = worklists.filter(pl.col("channel") == "visit").with_columns(
+        pl.lit(BOX).alias(c) for c in CHECKLIST
+    )
+    return visits.select(VISIT_COLUMNS).sort(
+        "city", "district", "collector_id", "rank", "case_id", nulls_last=True
+    )
+
+
+def visit_files(
+    worklists: pl.DataFrame, business_date: date, *, lang: str = "en"
+) -> Iterator[TableFile]:
+    """``visits.csv`` and ``visits.xlsx`` (a sheet per city, rows grouped by district)."""
+    visits = visit_frame(worklists)
+    yield "visits.csv", csv_bytes(visits, lang), visits.height
+    cities = visits.get_column("city").fill_null("(no city)").unique().sort().to_list()
+    sheets = [
+        Sheet(
+            str(city),
+            visits.filter(pl.col("city").fill_null("(no city)") == city),
+            centred=frozenset(CHECKLIST),
+            print_header=VISIT_PRINT_HEADER,
+        )
+        for city in cities
+    ] or [Sheet(sheet_label("visits", lang), visits, print_header=VISIT_PRINT_HEADER)]
+    data = workbook_bytes(
+        sheets,
+        title=f"caseflow field visits for {business_date.isoformat()}",
+        business_date=business_date,
+        lang=lang,
+    )
+    yield "visits.xlsx", data, visits.height
+
+
+def letter_frames(letters: pl.DataFrame, business_date: date) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the batch, one row per letter with its template fields; the count per client)."""
+    batch = (
+        _exportable(letters, LETTER_COLUMNS)
+        .with_columns(pl.lit(business_date).alias("letter_date"))
+        .sort("client_id", "case_id", nulls_last=True)
+    )
+    counts = (
+        batch.group_by("client_id")
+        .agg(pl.len().cast(pl.Int64).alias("letters"), pl.col("amount_owed").sum().round(2))
+        .sort("client_id")
+        .select(LETTER_COUNT_COLUMNS)
+    )
+    return batch, counts
+
+
+def letter_files(
+    letters: pl.DataFrame, business_date: date, *, lang: str = "en"
+) -> Iterator[TableFile]:
+    batch, counts = letter_frames(letters, business_date)
+    yield "letters.csv", csv_bytes(batch, lang), batch.height
+    yield "letters_by_client.csv", csv_bytes(counts, lang), counts.height
+    data = workbook_bytes(
+        [
+            Sheet(sheet_label("letters", lang), batch),
+            Sheet(sheet_label("per client", lang), counts),
+        ],
+        title=f"caseflow letters for {business_date.isoformat()}",
+        business_date=business_date,
+        lang=lang,
+    )
+    yield "letters.xlsx", data, batch.height
 
 
 # --- file names --------------------------------------------------------------------------------
@@ -351,51 +756,36 @@ class _Staging:
         for folder in sorted({(self.root / r).parent for r in self.written}, reverse=True):
             _fsync_dir(folder)
 
-    def put_table(
-        self, stem: str, frame: pl.DataFrame, *, xlsx: tuple[str, str, date] | None = None
-    ) -> None:
-        """``stem``.csv, and ``stem``.xlsx when ``xlsx`` = (sheet, title, business date)."""
-        self.put(f"{stem}.csv", csv_bytes(frame), frame.height)
-        if xlsx is not None:
-            sheet, title, day = xlsx
-            data = xlsx_bytes(frame, sheet=sheet, title=title, business_date=day)
-            self.put(f"{stem}.xlsx", data, frame.height)
+    def put_files(self, files: Iterable[TableFile]) -> None:
+        for relative, data, rows in files:
+            self.put(relative, data, rows)
 
-
-def _write_worklists(staging: _Staging, outputs: NightOutputs) -> None:
-    _require(outputs.worklists, WORKLIST_COLUMNS)
-    frame = _protect_pii(outputs.worklists)
-    if frame.get_column("collector_id").null_count():
-        raise CaseflowError("internal error: a worklist row has no collector_id")
-    frame = _exportable(frame, WORKLIST_COLUMNS)
-    (staging.root / "worklists").mkdir()
-    parts = frame.partition_by("collector_id", as_dict=True, maintain_order=False)
-    by_collector = {str(key[0]): part for key, part in parts.items()}
-    stems = worklist_stems(by_collector)
-    for cid in sorted(stems):
-        rows = by_collector[cid].sort("rank", "client_id", "case_id", nulls_last=True)
-        title = f"caseflow worklist {cid} for {outputs.business_date.isoformat()}"
-        staging.put_table(
-            f"worklists/{stems[cid]}", rows, xlsx=("worklist", title, outputs.business_date)
-        )
+    def put_csv(self, stem: str, frame: pl.DataFrame, lang: str) -> None:
+        self.put(f"{stem}.csv", csv_bytes(frame, lang), frame.height)
 
 
 def _write_tables(staging: _Staging, outputs: NightOutputs) -> None:
-    day = outputs.business_date
-    letters = _exportable(outputs.letters, LETTER_COLUMNS).sort(
-        "client_id", "case_id", nulls_last=True
-    )
-    staging.put_table(
-        "letters", letters, xlsx=("letters", f"caseflow letters for {day.isoformat()}", day)
-    )
+    day, lang = outputs.business_date, outputs.lang
+    worklists = prepare_worklists(outputs.worklists)
+    staging.put_files(worklist_files(worklists, day, lang=lang))
+    staging.put_files(visit_files(worklists, day, lang=lang))
+    staging.put_files(letter_files(outputs.letters, day, lang=lang))
     holds = _exportable(outputs.holds, HOLD_COLUMNS).sort(
         "client_id", "case_id", "reason", nulls_last=True
     )
-    staging.put_table("holds", holds)
+    staging.put_csv("holds", holds, lang)
     rejects = _exportable(outputs.rejects, REJECT_COLUMNS).sort(
         list(REJECT_COLUMNS), nulls_last=True
     )
-    staging.put_table("rejected", rejects)
+    staging.put_csv("rejected", rejects, lang)
+    if outputs.changes is not None:
+        changes = sort_changes(_exportable(outputs.changes, CHANGE_COLUMNS))
+        staging.put_csv("changes", changes, lang)
+    if outputs.scorecards is not None:
+        cards = _exportable(outputs.scorecards, SCORECARD_COLUMNS).sort(
+            "collector_id", nulls_last=True
+        )
+        staging.put_csv("scorecards", cards, lang)
 
 
 def _json_default(value: object) -> str:
@@ -413,7 +803,7 @@ def manifest_bytes(manifest: Mapping[str, Any], written: Mapping[str, Mapping[st
 
 
 def _fill(staging: _Staging, outputs: NightOutputs) -> None:
-    _write_worklists(staging, outputs)
+    (staging.root / "worklists").mkdir()
     _write_tables(staging, outputs)
     staging.put("report.html", render_report(outputs.report).encode("utf-8"), None)
     staging.sync()

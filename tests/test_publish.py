@@ -116,7 +116,8 @@ def test_the_same_night_published_twice_gives_the_same_bytes(tmp_path: Path) -> 
     publish(second, outputs(run_id="20261123-22222222"))
     a, b = snapshot(first), snapshot(second)
     tables = [n for n in a if n.endswith((".csv", ".xlsx"))]
-    assert len(tables) == 12  # 4 worklists, letters, holds, rejected
+    # 4 worklists in 2 formats, 3 team books, visits 2, letters 3, holds, rejected
+    assert len(tables) == 18
     for name in tables:
         assert a[name] == b[name], name
 
@@ -201,8 +202,18 @@ def test_xlsx_is_formatted_for_people(tmp_path: Path) -> None:
     assert cell("return_date").value == datetime(2027, 2, 1)
     assert cell("rank").value == 1 and cell("extension_due").value is False
     assert cell("case_id").value == "K1"
-    assert sheet.column_dimensions["H"].width >= 8  # customer_name is wide enough to read
+    name_letter = openpyxl.utils.get_column_letter(header.index("customer_name") + 1)
+    assert sheet.column_dimensions[name_letter].width >= 8  # wide enough to read
     assert book.properties.created == datetime(2026, 11, 23)
+    # What to do and when comes first, marked; the rest of the contract's columns follow.
+    assert header[:3] == ["rank", "action", "call_window"]
+    assert set(header) == set(WORKLIST_COLUMNS)
+    assert cell("action").font.b and cell("call_window").font.b
+    assert cell("call_window").value == "08:00-22:00"
+    # Phone work has no address: the empty column is hidden, not dropped.
+    address = openpyxl.utils.get_column_letter(header.index("address") + 1)
+    assert sheet.column_dimensions[address].hidden
+    assert sheet.title == "P1 name P1"
 
 
 def test_letters_are_in_csv_and_xlsx(tmp_path: Path) -> None:
@@ -247,15 +258,15 @@ def test_a_failure_mid_publish_leaves_the_previous_night_untouched(
     publish(out, outputs(run_id="20261123-11111111"))
     before = snapshot(out)
     calls = {"n": 0}
-    real = publish_module.xlsx_bytes
+    real = publish_module.workbook_bytes
 
-    def flaky(frame: pl.DataFrame, **kwargs: Any) -> bytes:
+    def flaky(sheets: Any, **kwargs: Any) -> bytes:
         calls["n"] += 1
         if calls["n"] == 3:
             raise RuntimeError("writer broke")
-        return real(frame, **kwargs)
+        return real(sheets, **kwargs)
 
-    monkeypatch.setattr(publish_module, "xlsx_bytes", flaky)
+    monkeypatch.setattr(publish_module, "workbook_bytes", flaky)
     with pytest.raises(RuntimeError, match="writer broke"):
         publish(out, outputs(run_id="20261123-22222222"))
     assert snapshot(out) == before
