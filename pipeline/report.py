@@ -4,11 +4,20 @@
 debtor can reach the page); ``render_report`` turns them into HTML with inline CSS and inline
 SVG charts drawn here. The page loads nothing from anywhere: it opens offline, from a mail
 attachment or a file share, and every text in it is escaped.
+
+The page, top to bottom: the night at a glance (cases in, rejected, held by reason, worked by
+channel, expected recovery), the warnings of the night (drift, caps hit, over capacity, refused
+files), then the charts: channel mix, capacity use per team, expected recovery per collector,
+tonight's scores against the model's held-out night, rejected rows by rule, holds by reason,
+extensions due (R3), what changed since the night before, the collectors' scorecards (R25); and
+the rules and caps that shaped the night, the first actions, the files received and the timings.
+``caseflow report --date D`` draws the same page again from the warehouse.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from pipeline.assemble import NightFrames
+from pipeline.changes import CHANGE_KINDS
 from pipeline.masking import scrub_text
 
 if TYPE_CHECKING:
     from models.score import Scores
+    from pipeline.review import NightReview
 
 SCORE_BINS = 20
 # Past this many collectors the per-collector chart shows the best and the worst only (the
@@ -62,6 +73,25 @@ class InputSummary:
 
 
 @dataclass(frozen=True)
+class ScorecardRow:
+    """One collector's cycle (R25): the figures of scorecards.csv."""
+
+    collector_id: str
+    name: str
+    team: str
+    channel: str
+    cases_allocated: int
+    cases_worked: int
+    attempts: int
+    right_party_contacts: int
+    promises: int
+    promises_due: int
+    promises_kept: int
+    amount_recovered: float
+    complaints: int
+
+
+@dataclass(frozen=True)
 class ReportData:
     """What report.html shows: aggregates of the night only, never a debtor's row."""
 
@@ -93,6 +123,18 @@ class ReportData:
     inputs: tuple[InputSummary, ...]
     warnings: tuple[str, ...]
     timings: tuple[tuple[str, float], ...]
+    # From the review (pipeline.review); empty when the night was reported without one.
+    extensions_by_client: tuple[tuple[str, int, int], ...] = ()  # client, worked, held
+    training_deciles: tuple[float, ...] = ()  # lowest p_repay per held-out decile, best first
+    tonight_deciles: tuple[int, ...] = ()  # tonight's book in those deciles, best first
+    psi: float | None = None  # population stability of tonight's scores against training
+    changes_compared_with: str = ""
+    changes: tuple[tuple[str, int, int], ...] = ()  # change, cases, debtors
+    change_reasons: tuple[tuple[str, str, int], ...] = ()  # change, reason, cases
+    cycle: tuple[str, str] = ("", "")
+    scorecards: tuple[ScorecardRow, ...] = ()
+    rules: tuple[tuple[str, str, int], ...] = ()  # rule or cap, what it did, cases
+    caps_hit: tuple[str, ...] = ()  # caps reached tonight, as warnings
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -227,13 +269,26 @@ def build_report_data(
     roster: pl.DataFrame,
     scores: Scores,
     rejects: pl.DataFrame,
+    review: NightReview | None = None,
 ) -> ReportData:
-    """Reduce the night to what report.html shows (see ``ReportData``)."""
+    """Reduce the night to what report.html shows (see ``ReportData``).
+
+    With ``review``, the score distribution is that of the night's book (every case worked or
+    held tonight), compared with the model's held-out night, and the page gains the changes
+    since the night before, the scorecards and the rules that applied.
+    """
     counts: dict[str, Any] = manifest.get("counts", {})
     worklists, holds = frames.worklists, frames.holds
     rows_rejected = counts.get("rows_rejected")
     if rows_rejected is None:
         rows_rejected = rejects.select(pl.struct("file", "row").n_unique()).item()
+    book_scores = (
+        scores.frame.get_column("p_repay")
+        if review is None
+        else review.decisions.get_column("p_repay")
+    )
+    collectors = _collectors(roster, worklists)
+    extra = _review_fields(review, collectors) if review is not None else {}
     return ReportData(
         business_date=str(manifest.get("business_date", "")),
         run_id=str(manifest.get("run_id", "")),
@@ -254,23 +309,176 @@ def build_report_data(
         held_by_reason=_pairs(holds, "reason"),
         actions=_pairs(worklists, "action"),
         capacity=_capacity(roster, worklists),
-        collectors=_collectors(roster, worklists),
-        scored=scores.frame.height,
-        score_bins_all=score_bins(scores.frame.get_column("p_repay")),
+        collectors=collectors,
+        scored=book_scores.drop_nulls().len(),
+        score_bins_all=score_bins(book_scores),
         score_bins_worked=score_bins(worklists.get_column("p_repay")),
         rejects_by_rule=_rows_per(rejects, "rule"),
         rejects_by_file=_rows_per(rejects, "file"),
         inputs=_inputs(manifest),
         warnings=tuple(scrub_text(str(w)) for w in manifest.get("warnings", [])),
-        timings=tuple(
-            (str(k), float(v)) for k, v in dict(manifest.get("timings_seconds", {})).items()
-        ),
+        timings=_timings(manifest),
+        extensions_by_client=_extensions(worklists, holds),
+        **extra,
+    )
+
+
+STAGE_ORDER = ("ingest", "validate", "load", "score", "strategy", "allocate", "review", "publish")
+
+
+def _timings(manifest: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """Seconds per stage in the night's order (a manifest read back from JSON may be sorted)."""
+    stages = [(str(k), float(v)) for k, v in dict(manifest.get("timings_seconds", {})).items()]
+    rank = {name: i for i, name in enumerate(STAGE_ORDER)}
+    return tuple(sorted(stages, key=lambda kv: rank.get(kv[0], len(rank))))
+
+
+def _extensions(worklists: pl.DataFrame, holds: pl.DataFrame) -> tuple[tuple[str, int, int], ...]:
+    """Per client: cases reaching the R3 extension point, worked tonight and held."""
+    worked = worklists.filter(pl.col("extension_due").fill_null(False)).group_by("client_id").len()
+    held = holds.filter(pl.col("detail") == "extension due").group_by("client_id").len()
+    joined = worked.join(held, on="client_id", how="full", coalesce=True, suffix="_held")
+    rows = [
+        (str(client), int(w or 0), int(h or 0))
+        for client, w, h in joined.select("client_id", "len", "len_held").iter_rows()
+    ]
+    return tuple(sorted(rows, key=lambda r: (-(r[1] + r[2]), r[0])))
+
+
+def decile_counts(p_repay: pl.Series, lowest: Sequence[float]) -> tuple[int, ...]:
+    """How many of ``p_repay`` fall in each decile whose lowest score is ``lowest`` (best
+    first); a score below the last decile's lowest counts in the last."""
+    p = p_repay.cast(pl.Float64).drop_nulls()
+    p = p.filter(p.is_finite())
+    counts = [0] * len(lowest)
+    if p.is_empty() or not lowest:
+        return tuple(counts)
+    above = sum((p >= threshold).cast(pl.Int64) for threshold in lowest)
+    assert isinstance(above, pl.Series)
+    index = (len(lowest) - above).clip(0, len(lowest) - 1)
+    for i, n in pl.DataFrame({"i": index}).group_by("i").len().iter_rows():
+        counts[int(i)] = int(n)
+    return tuple(counts)
+
+
+def population_stability(counts: Sequence[int]) -> float | None:
+    """PSI of ``counts`` against equal shares (the held-out deciles hold a tenth each)."""
+    total = sum(counts)
+    if not total or not counts:
+        return None
+    expected = 1.0 / len(counts)
+    psi = 0.0
+    for n in counts:
+        actual = max(n / total, 1e-4)
+        psi += (actual - expected) * math.log(actual / expected)
+    return round(psi, 4)
+
+
+def _rules(decisions: pl.DataFrame, holds: pl.DataFrame) -> tuple[tuple[str, str, int], ...]:
+    """The rules that shaped the night and how many cases each touched."""
+    worked = decisions.filter(pl.col("placement") == "worked")
+    workable = decisions.filter(
+        (pl.col("placement") == "worked") | (pl.col("hold_reason") == "over capacity")
+    )
+    rows: list[tuple[str, str, int]] = []
+    for reason, n in _pairs(holds, "reason"):
+        rows.append(("hold", reason, n))
+    unverified = worked.filter(~pl.col("verified").fill_null(False)).height
+    if unverified:
+        rows.append(("R19", "first contact verifies identity before any collection", unverified))
+    broken_phone = worked.filter(pl.col("phone_invalid").fill_null(False)).height
+    if broken_phone:
+        rows.append(("R4", "phone no longer reaches the debtor: trace and repair", broken_phone))
+    for channel in ("letter", "visit", "phone"):
+        rule = pl.col(f"{channel}_rule").str.replace(r" covers .*$", " covers the city")
+        barred = workable.filter(pl.col(f"{channel}_rule").is_not_null()).select(rule)
+        for text, n in _pairs(barred, f"{channel}_rule"):
+            rows.append((f"no {channel}", text, n))
+    return tuple(rows)
+
+
+def _caps(collectors: Sequence[CollectorLoad]) -> tuple[str, ...]:
+    full = [c for c in collectors if c.capacity and c.cases >= c.capacity]
+    with_capacity = [c for c in collectors if c.capacity]
+    if not full:
+        return ()
+    return (
+        f"capacity cap reached: {len(full):,} of {len(with_capacity):,} collectors were given a "
+        "full day's work",
+    )
+
+
+def _review_fields(review: NightReview, collectors: Sequence[CollectorLoad]) -> dict[str, Any]:
+    changes = review.changes
+    by_change = (
+        changes.group_by("change")
+        .agg(
+            pl.len().alias("cases"),
+            pl.struct("client_id", "customer_id").n_unique().alias("debtors"),
+        )
+        .iter_rows()
+        if not changes.is_empty()
+        else []
+    )
+    order = {k: i for i, k in enumerate(CHANGE_KINDS)}
+    change_rows = sorted(
+        ((str(c), int(n), int(d)) for c, n, d in by_change), key=lambda r: order.get(r[0], 99)
+    )
+    reasons = (
+        changes.group_by("change", "reason_kind")
+        .len()
+        .sort(["len", "change", "reason_kind"], descending=[True, False, False])
+        .head(20)
+        .iter_rows()
+        if not changes.is_empty()
+        else []
+    )
+    lowest = review.training_deciles or ()
+    # The model was judged on active cases: compare tonight's active cases with them.
+    active = review.decisions.filter(pl.col("status") == "active").get_column("p_repay")
+    tonight = decile_counts(active, lowest)
+    cards = tuple(
+        ScorecardRow(
+            collector_id=str(r["collector_id"]),
+            name=str(r["collector_name"] or ""),
+            team=str(r["team"] or ""),
+            channel=str(r["channel"] or ""),
+            cases_allocated=int(r["cases_allocated"]),
+            cases_worked=int(r["cases_worked"]),
+            attempts=int(r["attempts"]),
+            right_party_contacts=int(r["right_party_contacts"]),
+            promises=int(r["promises"]),
+            promises_due=int(r["promises_due"]),
+            promises_kept=int(r["promises_kept"]),
+            amount_recovered=float(r["amount_recovered"]),
+            complaints=int(r["complaints"]),
+        )
+        for r in review.scorecards.iter_rows(named=True)
+    )
+    end = review.scorecards.get_column("cycle_end").max() if review.scorecards.height else None
+    return {
+        "training_deciles": tuple(lowest),
+        "tonight_deciles": tonight,
+        "psi": population_stability(tonight) if lowest else None,
+        "changes_compared_with": review.compared_with,
+        "changes": tuple(change_rows),
+        "change_reasons": tuple((str(c), str(k), int(n)) for c, k, n in reasons),
+        "cycle": (review.cycle_start.isoformat(), "" if end is None else str(end)),
+        "scorecards": cards,
+        "rules": _rules(review.decisions, _held_frame(review.decisions)),
+        "caps_hit": _caps(collectors),
+    }
+
+
+def _held_frame(decisions: pl.DataFrame) -> pl.DataFrame:
+    return decisions.filter(pl.col("placement") == "held").select(
+        pl.col("hold_reason").alias("reason")
     )
 
 
 # --- SVG charts --------------------------------------------------------------------------------
 
-_WIDTH = 760
+_WIDTH = 900  # room for a bar of _BAR_W and its label after it
 _LABEL_W = 230
 _BAR_W = 400
 _ROW_H = 22
@@ -383,7 +591,7 @@ def histogram(all_bins: Sequence[int], worked_bins: Sequence[int], caption: str)
     step = plot_w / len(all_bins)
     parts = [
         f'<rect x="{left}" y="6" width="10" height="10" class="hist-all"/>'
-        f'<text x="{left + 14}" y="15">all scored cases</text>'
+        f'<text x="{left + 14}" y="15">the night\'s book</text>'
         f'<rect x="{left + 150}" y="6" width="10" height="10" class="hist-worked"/>'
         f'<text x="{left + 164}" y="15">worked tonight</text>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
@@ -430,6 +638,81 @@ def _collector_bars(collectors: Sequence[CollectorLoad]) -> list[Bar]:
     return [bar(c) for c in collectors[:half]] + [gap] + [bar(c) for c in collectors[-half:]]
 
 
+def paired_chart(
+    labels: Sequence[str],
+    first: Sequence[float],
+    second: Sequence[float],
+    caption: str,
+    legend: tuple[str, str],
+    css: tuple[str, str],
+    texts: Sequence[str],
+) -> str:
+    """Two bars per row (e.g. training and tonight), scaled to the largest, labelled at the end."""
+    if not labels:
+        return _empty(caption)
+    top = max(*first, *second, 0.0) or 1.0
+    parts = [
+        f'<rect x="{_LABEL_W}" y="4" width="10" height="10" class="{css[0]}"/>'
+        f'<text x="{_LABEL_W + 14}" y="13">{_e(legend[0])}</text>'
+        f'<rect x="{_LABEL_W + 200}" y="4" width="10" height="10" class="{css[1]}"/>'
+        f'<text x="{_LABEL_W + 214}" y="13">{_e(legend[1])}</text>'
+    ]
+    row_h = 28
+    for i, (label, a, b, text) in enumerate(zip(labels, first, second, texts, strict=True)):
+        y = 22 + i * row_h
+        wa, wb = a / top * _BAR_W, b / top * _BAR_W
+        parts.append(
+            f"<g><title>{_e(f'{label}: {text}')}</title>"
+            f'<text x="{_LABEL_W - 8}" y="{y + 16}" text-anchor="end">{_e(_clip(label))}</text>'
+            f'<rect x="{_LABEL_W}" y="{y + 2}" width="{wa:.1f}" height="11" class="{css[0]}"/>'
+            f'<rect x="{_LABEL_W}" y="{y + 13}" width="{wb:.1f}" height="11" class="{css[1]}"/>'
+            f'<text x="{_LABEL_W + max(wa, wb) + 6:.1f}" y="{y + 17}">{_e(text)}</text></g>'
+        )
+    return _svg(26 + len(labels) * row_h, caption, parts)
+
+
+def stacked_chart(
+    labels: Sequence[str],
+    parts_of: Sequence[tuple[int, int]],
+    caption: str,
+    legend: tuple[str, str],
+    css: tuple[str, str],
+) -> str:
+    """One bar per row in two parts (e.g. worked and held), labelled with both counts."""
+    if not labels:
+        return _empty(caption)
+    top = max(a + b for a, b in parts_of) or 1
+    parts = [
+        f'<rect x="{_LABEL_W}" y="4" width="10" height="10" class="{css[0]}"/>'
+        f'<text x="{_LABEL_W + 14}" y="13">{_e(legend[0])}</text>'
+        f'<rect x="{_LABEL_W + 200}" y="4" width="10" height="10" class="{css[1]}"/>'
+        f'<text x="{_LABEL_W + 214}" y="13">{_e(legend[1])}</text>'
+    ]
+    for i, (label, (a, b)) in enumerate(zip(labels, parts_of, strict=True)):
+        y = 22 + i * _ROW_H
+        wa, wb = a / top * _BAR_W, b / top * _BAR_W
+        text = f"{a:,} {legend[0]}, {b:,} {legend[1]}"
+        parts.append(
+            f"<g><title>{_e(f'{label}: {text}')}</title>"
+            f'<text x="{_LABEL_W - 8}" y="{y + 15}" text-anchor="end">{_e(_clip(label))}</text>'
+            f'<rect x="{_LABEL_W}" y="{y + 3}" width="{wa:.1f}" height="{_ROW_H - 6}" '
+            f'class="{css[0]}"/>'
+            f'<rect x="{_LABEL_W + wa:.1f}" y="{y + 3}" width="{wb:.1f}" height="{_ROW_H - 6}" '
+            f'class="{css[1]}"/>'
+            f'<text x="{_LABEL_W + wa + wb + 6:.1f}" y="{y + 15}">{_e(text)}</text></g>'
+        )
+    return _svg(26 + len(labels) * _ROW_H, caption, parts)
+
+
+def _extremes(items: Sequence[Any], limit: int = MAX_COLLECTOR_BARS) -> tuple[list[Any], int]:
+    """All of ``items`` up to ``limit``, else the first and last ``limit // 2`` and how many
+    were left out between them."""
+    if len(items) <= limit:
+        return list(items), 0
+    half = limit // 2
+    return [*items[:half], *items[-half:]], len(items) - 2 * half
+
+
 # --- the page ----------------------------------------------------------------------------------
 
 _CSS = """
@@ -448,6 +731,10 @@ svg{display:block;max-width:100%;height:auto;font-size:12px}svg text{fill:#333}
 .muted{fill:#888;color:#888}.cap{fill:#e6e6e6}.over{fill:#d62728}.axis{stroke:#999}
 .c-phone{fill:#4e79a7}.c-visit{fill:#f28e2b}.c-letter{fill:#59a14f}.c-other{fill:#9c9c9c}
 .hist-all{fill:#c6d7ea}.hist-worked{fill:#2f5f8f}.bad{fill:#b5543c}
+.train{fill:#bab0ac}.tonight{fill:#af7aa1}.ext-worked{fill:#76b7b2}.ext-held{fill:#e15759}
+.chg{fill:#edc948}.rec{fill:#8cd17d}
+.glance{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
+ul.warn{padding-left:20px}ul.warn li{margin:3px 0}
 details summary{cursor:pointer;color:#2f5f8f}
 """
 
@@ -504,7 +791,44 @@ def _glance(d: ReportData) -> str:
             f"extension due, R3 ({d.extension_due_held:,} held)",
         ),
     ]
-    return _section("glance", "The night at a glance", f'<div class="tiles">{"".join(tiles)}</div>')
+    held = _table(("held by reason", "cases"), ((r, f"{n:,}") for r, n in d.held_by_reason), {1})
+    worked = _table(
+        ("worked by channel", "cases", "expected recovery"),
+        ((ch, f"{n:,}", _money(v)) for ch, n, v in d.worked_by_channel),
+        {1, 2},
+    )
+    return _section(
+        "glance",
+        "The night at a glance",
+        f'<div class="tiles">{"".join(tiles)}</div>',
+        f'<div class="glance">{worked}{held}</div>',
+    )
+
+
+def night_warnings(d: ReportData) -> list[str]:
+    """The night's warnings: the run's own, score drift, caps reached."""
+    found = list(d.warnings)
+    if d.psi is not None and d.psi >= 0.25:
+        found.append(
+            f"score drift: tonight's scores are distributed unlike the model's held-out night "
+            f"(PSI {d.psi:.2f} ≥ 0.25); check the inputs, then retrain (caseflow train)"
+        )
+    elif d.psi is not None and d.psi >= 0.10:
+        found.append(
+            f"some score drift: PSI {d.psi:.2f} against the model's held-out night (0.10-0.25)"
+        )
+    found.extend(d.caps_hit)
+    return found
+
+
+def _warnings_section(d: ReportData) -> str:
+    found = night_warnings(d)
+    body = (
+        '<ul class="warn">' + "".join(f"<li>{_e(w)}</li>" for w in found) + "</ul>"
+        if found
+        else '<p class="muted">No warnings.</p>'
+    )
+    return _section("warnings", "Warnings of the night", body)
 
 
 def _channel_section(d: ReportData) -> str:
@@ -512,13 +836,8 @@ def _channel_section(d: ReportData) -> str:
         Bar(ch, n, f"{_count(n, 'case')} · {_money(v)}", _channel_css(ch))
         for ch, n, v in d.worked_by_channel
     ]
-    table = _table(
-        ("channel", "cases", "expected recovery"),
-        ((ch, f"{n:,}", _money(v)) for ch, n, v in d.worked_by_channel),
-        {1, 2},
-    )
     return _section(
-        "channels", "Worked by channel", bar_chart(bars, "cases by channel"), table, chart=True
+        "channels", "Worked by channel", bar_chart(bars, "cases by channel"), chart=True
     )
 
 
@@ -568,7 +887,8 @@ def _score_section(d: ReportData) -> str:
     return _section(
         "scores",
         "Score distribution tonight",
-        f'<p class="muted">p_repay of {d.scored:,} scored cases, {d.worked:,} worked.</p>',
+        f'<p class="muted">p_repay of the {d.scored:,} scored cases of the night, '
+        f"{d.worked:,} worked.</p>",
         histogram(d.score_bins_all, d.score_bins_worked, "distribution of p_repay"),
         chart=True,
     )
@@ -591,13 +911,172 @@ def _holds_section(d: ReportData) -> str:
     return _section("holds", "Held by reason", bar_chart(bars, "held cases by reason"), chart=True)
 
 
+def _training_section(d: ReportData) -> str:
+    if not d.training_deciles:
+        note = "No training distribution to compare with: " + (
+            "tonight is ranked by the R6 rule."
+            if d.method == "rule"
+            else "the model card holds no deciles."
+        )
+        return _section(
+            "training",
+            "Scores tonight against training",
+            f'<p class="muted">{_e(note)}</p>',
+            _empty("tonight's scores by training decile"),
+            chart=True,
+        )
+    total = sum(d.tonight_deciles) or 1
+    labels, texts = [], []
+    for i, lowest in enumerate(d.training_deciles):
+        labels.append(f"decile {i + 1} (p ≥ {lowest:.1%})")
+        texts.append(f"10% in training, {d.tonight_deciles[i] / total:.1%} tonight")
+    shares = [n / total * 100 for n in d.tonight_deciles]
+    psi = "" if d.psi is None else f" Population stability index {d.psi:.3f}"
+    verdict = (
+        ""
+        if d.psi is None
+        else " (stable)."
+        if d.psi < 0.10
+        else " (some drift)."
+        if d.psi < 0.25
+        else " (drift: see the warnings)."
+    )
+    return _section(
+        "training",
+        "Scores tonight against training",
+        f'<p class="muted">Each decile of the model\'s held-out night holds a tenth of its cases; '
+        f"tonight's {total:,} active cases should spread the same way.{_e(psi)}{_e(verdict)}</p>",
+        paired_chart(
+            labels,
+            [10.0] * len(labels),
+            shares,
+            "share of cases per training score decile",
+            ("held-out night", "tonight"),
+            ("train", "tonight"),
+            texts,
+        ),
+        chart=True,
+    )
+
+
+def _extensions_section(d: ReportData) -> str:
+    rows = d.extensions_by_client
+    return _section(
+        "extensions",
+        "Extensions due (R3)",
+        f'<p class="muted">Cases within the extension notice of their return date: ask the '
+        f"client for an extension or prepare the return. {d.extension_due_worked:,} on "
+        f"tonight's worklists, {d.extension_due_held:,} held.</p>",
+        stacked_chart(
+            [c for c, _, _ in rows],
+            [(w, h) for _, w, h in rows],
+            "extensions due per client",
+            ("worked", "held"),
+            ("ext-worked", "ext-held"),
+        ),
+        chart=True,
+    )
+
+
+def _changes_section(d: ReportData) -> str:
+    bars = [
+        Bar(change, n, f"{_count(n, 'case')} · {_count(debtors, 'debtor')}", "chg")
+        for change, n, debtors in d.changes
+    ]
+    reasons = _table(
+        ("change", "reason", "cases"),
+        ((c, r, f"{n:,}") for c, r, n in d.change_reasons),
+        {2},
+    )
+    compared = d.changes_compared_with or "the night before"
+    return _section(
+        "changes",
+        "What changed since the night before",
+        f'<p class="muted">Compared with {_e(compared)}. Every case is in changes.csv with '
+        "its reason.</p>",
+        bar_chart(bars, "changes since the night before"),
+        reasons if d.change_reasons else "",
+        chart=True,
+    )
+
+
+def _scorecard_section(d: ReportData) -> str:
+    ranked = sorted(d.scorecards, key=lambda c: (-c.amount_recovered, c.collector_id))
+    shown, hidden = _extremes(ranked)
+    bars: list[Bar] = []
+    for i, c in enumerate(shown):
+        if hidden and i == len(shown) // 2:
+            bars.append(Bar(label=f"… {hidden:,} more …", value=0.0, text=""))
+        kept = f"kept {c.promises_kept}/{c.promises_due}" if c.promises_due else "no promise due"
+        bars.append(
+            Bar(
+                label=f"{c.collector_id} {c.name}",
+                value=c.amount_recovered,
+                text=f"{_money(c.amount_recovered)} · {kept} · {_count(c.complaints, 'complaint')}",
+                css="rec",
+            )
+        )
+    table = _table(
+        (
+            "collector",
+            "name",
+            "team",
+            "allocated",
+            "worked",
+            "attempts",
+            "right-party",
+            "promises",
+            "due",
+            "kept",
+            "recovered",
+            "complaints",
+        ),
+        (
+            (
+                c.collector_id,
+                c.name,
+                c.team,
+                f"{c.cases_allocated:,}",
+                f"{c.cases_worked:,}",
+                f"{c.attempts:,}",
+                f"{c.right_party_contacts:,}",
+                f"{c.promises:,}",
+                f"{c.promises_due:,}",
+                f"{c.promises_kept:,}",
+                _money(c.amount_recovered),
+                f"{c.complaints:,}",
+            )
+            for c in shown
+        ),
+        set(range(3, 12)),
+    )
+    start, end = d.cycle
+    more = f", the {MAX_COLLECTOR_BARS // 2} best and worst shown" if hidden else ""
+    return _section(
+        "scorecards",
+        "Collector scorecards (R25)",
+        f'<p class="muted">The cycle from {_e(start)} to {_e(end)}: judged not by the amount '
+        f"recovered alone but by the work, promises kept and complaints; "
+        f"{len(d.scorecards):,} collectors{_e(more)}, all in scorecards.csv.</p>",
+        bar_chart(bars, "amount recovered per collector in the cycle"),
+        f"<details><summary>Scorecards</summary>{table}</details>",
+        chart=True,
+    )
+
+
+def _rules_section(d: ReportData) -> str:
+    if not d.rules:
+        return ""
+    table = _table(
+        ("rule or cap", "what it did", "cases"),
+        ((r, what, f"{n:,}") for r, what, n in d.rules),
+        {2},
+    )
+    return _section("rules", "Rules and caps that shaped the night", table)
+
+
 def _tables(d: ReportData) -> str:
     actions = _table(("action", "cases"), ((a, f"{n:,}") for a, n in d.actions), {1})
-    warnings = (
-        _table(("warning",), ((w,) for w in d.warnings), set())
-        if d.warnings
-        else '<p class="muted">No warnings.</p>'
-    )
     inputs = _table(
         ("file", "kind", "status", "rows", "message"),
         ((f.file, f.kind, f.status, f"{f.rows:,}", f.message) for f in d.inputs),
@@ -611,8 +1090,8 @@ def _tables(d: ReportData) -> str:
     )
     return "".join(
         (
+            _rules_section(d),
             _section("actions", "First action on the worklists", actions),
-            _section("warnings", "Warnings", warnings),
             _section("inputs", "Files received", inputs),
             _section("timings", "Timings per stage", timings),
         )
@@ -635,12 +1114,17 @@ def render_report(d: ReportData) -> str:
             f'<p class="meta">{_e(meta)}</p></header>',
             _banners(d),
             _glance(d),
+            _warnings_section(d),
             _channel_section(d),
             _capacity_section(d),
             _collector_section(d),
             _score_section(d),
+            _training_section(d),
             _reject_section(d),
             _holds_section(d),
+            _extensions_section(d),
+            _changes_section(d),
+            _scorecard_section(d),
             _tables(d),
         )
     )

@@ -19,7 +19,20 @@ from pipeline.report import (
 )
 from tests.factories import TONIGHT, collector, roster
 
-CHART_SECTIONS = {"channels", "capacity", "collectors", "scores", "rejects", "holds"}
+# The charts issue 6 asks for: channel mix, capacity per pool, value per collector, scores
+# against training, rejected rows by rule, extensions due; and holds, changes, scorecards.
+CHART_SECTIONS = {
+    "channels",
+    "capacity",
+    "collectors",
+    "scores",
+    "training",
+    "rejects",
+    "holds",
+    "extensions",
+    "changes",
+    "scorecards",
+}
 
 WORKLIST_SCHEMA: dict[str, Any] = {
     "collector_id": pl.Utf8,
@@ -378,3 +391,185 @@ def test_thousands_of_collectors_keep_the_page_small() -> None:
     chart = _sections(page)["collectors"].split("<details>")[0]
     assert chart.count("<rect") <= 61  # the best and worst 30, and a gap
     assert "P1499" in chart and "P0000" in chart and "1,440 more" in chart
+
+
+# --- the review: drift, changes, scorecards, rules, extensions ---------------------------------
+
+
+def sample_review(**overrides: Any) -> Any:
+    """A NightReview of sample_night: deciles, two changes, two scorecards."""
+    from pipeline.changes import CHANGE_SCHEMA, DECISION_SCHEMA
+    from pipeline.review import NightReview
+    from pipeline.scorecards import SCORECARD_SCHEMA
+
+    night, *_ = sample_night()
+    rows = []
+    for r in night.worklists.iter_rows(named=True):
+        rows.append(
+            {name: None for name in DECISION_SCHEMA}
+            | {
+                "client_id": r["client_id"],
+                "case_id": r["case_id"],
+                "status": "active",
+                "p_repay": r["p_repay"],
+                "placement": "worked",
+                "collector_id": r["collector_id"],
+                "channel": r["channel"],
+                "verified": r["case_id"] != "K3",
+                "letter_rule": "R11: owed at or below 1,000 yuan" if r["case_id"] == "K1" else None,
+            }
+        )
+    for case_id, reason in (("K6", "paid"), ("K7", "over capacity"), ("K8", "paid")):
+        rows.append(
+            {name: None for name in DECISION_SCHEMA}
+            | {
+                "client_id": "EASTBANK",
+                "case_id": case_id,
+                "status": "paid" if reason == "paid" else "active",
+                "p_repay": 0.5,
+                "placement": "held",
+                "hold_reason": reason,
+            }
+        )
+    changes = pl.DataFrame(
+        [
+            {
+                "client_id": "EASTBANK",
+                "customer_id": "C-K1",
+                "case_id": "K1",
+                "change": "collector changed",
+                "before": "P3 (phone)",
+                "after": "P1 (phone)",
+                "reason": "P3 is on leave tonight",
+                "reason_kind": "previous collector on leave",
+            },
+            {
+                "client_id": "EASTBANK",
+                "customer_id": "C-K6",
+                "case_id": "K6",
+                "change": "closed",
+                "before": "active",
+                "after": "paid",
+                "reason": "paid in full",
+                "reason_kind": "paid",
+            },
+        ],
+        schema=CHANGE_SCHEMA,
+    )
+    card = {
+        "collector_name": "name P1",
+        "team": "phone-1",
+        "channel": "phone",
+        "cycle_start": TONIGHT - timedelta(days=29),
+        "cycle_end": TONIGHT,
+        "cases_allocated": 40,
+        "cases_worked": 35,
+        "attempts": 120,
+        "right_party_contacts": 30,
+        "promises": 9,
+        "promises_due": 8,
+        "promises_kept": 5,
+        "kept_rate": 0.625,
+        "amount_recovered": 23456.78,
+        "complaints": 2,
+    }
+    cards = pl.DataFrame(
+        [{"collector_id": "P1"} | card, {"collector_id": "P2"} | card | {"complaints": 0}],
+        schema=SCORECARD_SCHEMA,
+    )
+    fields: dict[str, Any] = {
+        "decisions": pl.DataFrame(rows, schema=DECISION_SCHEMA),
+        "changes": changes,
+        "scorecards": cards,
+        "compared_with": "the night of 2026-11-22",
+        "cycle_start": TONIGHT - timedelta(days=29),
+        "training_deciles": (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0),
+    }
+    fields.update(overrides)
+    return NightReview(**fields)
+
+
+def reviewed_report(**overrides: Any) -> ReportData:
+    night, people, scores, bad, manifest = sample_night()
+    return build_report_data(
+        manifest,
+        night,
+        people,
+        scores,  # type: ignore[arg-type]
+        bad,
+        sample_review(**overrides),
+    )
+
+
+def test_the_glance_holds_cases_in_rejected_held_by_reason_channels_and_recovery() -> None:
+    page = render_report(reviewed_report())
+    glance = re.search(r'<section id="glance">(.*?)</section>', page, re.S)
+    assert glance is not None
+    text = glance.group(1)
+    for label in ("cases in the book", "input rows rejected", "expected recovery"):
+        assert label in text
+    assert "held by reason" in text and "over capacity" in text
+    assert "worked by channel" in text and "phone" in text and "¥15,950" in text
+
+
+def test_tonight_is_compared_with_the_models_held_out_deciles() -> None:
+    data = reviewed_report()
+    # Active cases only (K6, K8 are paid): p 0.81, 0.42, 0.10, 0.6, 0.05, 0.5.
+    assert data.tonight_deciles == (0, 1, 0, 1, 1, 1, 0, 0, 1, 1)
+    assert data.psi is not None and data.psi > 0.25
+    page = render_report(data)
+    assert "score drift" in page and "PSI" in page
+    assert "decile 1 (p ≥ 90.0%)" in page
+
+
+def test_a_night_like_training_raises_no_drift_warning() -> None:
+    from pipeline.report import decile_counts, population_stability
+
+    lowest = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0)
+    even = pl.Series([i / 100 + 0.005 for i in range(100)])
+    counts = decile_counts(even, lowest)
+    assert counts == (10,) * 10 and population_stability(counts) == 0.0
+    stable = reviewed_report(training_deciles=None)
+    assert stable.psi is None and "score drift" not in render_report(stable)
+    assert "No training distribution" in render_report(stable)
+
+
+def test_changes_since_the_night_before_are_counted_with_their_reasons() -> None:
+    data = reviewed_report()
+    assert data.changes == (("closed", 1, 1), ("collector changed", 1, 1))
+    assert ("collector changed", "previous collector on leave", 1) in data.change_reasons
+    section = _sections(render_report(data))["changes"]
+    assert "the night of 2026-11-22" in section and "previous collector on leave" in section
+
+
+def test_scorecards_show_recovery_promises_kept_and_complaints() -> None:
+    data = reviewed_report()
+    assert [c.collector_id for c in data.scorecards] == ["P1", "P2"]
+    section = _sections(render_report(data))["scorecards"]
+    assert "¥23,457 · kept 5/8 · 2 complaints" in section
+    assert "R25" in render_report(data) and "2026-10-25" in section
+
+
+def test_extensions_due_are_charted_per_client_worked_and_held() -> None:
+    data = reviewed_report()
+    assert data.extensions_by_client == (("EASTBANK", 1, 1),)
+    assert "1 worked, 1 held" in _sections(render_report(data))["extensions"]
+
+
+def test_rules_and_caps_that_shaped_the_night_are_listed() -> None:
+    data = reviewed_report()
+    rules = {(r, what): n for r, what, n in data.rules}
+    assert rules[("hold", "paid")] == 2
+    assert rules[("R19", "first contact verifies identity before any collection")] == 1
+    assert rules[("no letter", "R11: owed at or below 1,000 yuan")] == 1
+    # P1 has 2 of 10 cases, nobody is full: no cap warning.
+    assert data.caps_hit == ()
+    full = replace(data, caps_hit=("capacity cap reached: 4 of 4 collectors were full",))
+    assert "capacity cap reached" in render_report(full)
+
+
+def test_warnings_come_first_after_the_glance() -> None:
+    page = render_report(
+        reviewed_report(),
+    )
+    assert page.index('id="warnings"') < page.index('id="channels"')
