@@ -80,10 +80,11 @@ class NightReview:
 
 def previous_night(con: duckdb.DuckDBPyConnection, business_date: date) -> date | None:
     """The latest night before ``business_date`` whose decisions the warehouse keeps."""
-    row = con.execute(
+    rows = con.execute(
         "select max(business_date) from decisions where business_date < ?", [business_date]
-    ).fetchone()
-    return None if row is None or row[0] is None else row[0]  # type: ignore[no-any-return]
+    ).fetchall()
+    found = rows[0][0] if rows else None
+    return found if isinstance(found, date) else None
 
 
 def _decisions_of(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
@@ -192,10 +193,11 @@ def load_review(
     con: duckdb.DuckDBPyConnection, home: Path, business_date: date, model_version: str | None
 ) -> NightReview:
     """The review of a published night, as ``record_review`` stored it."""
-    row = con.execute(
+    rows = con.execute(
         "select compared_with, cycle_start from night_reviews where business_date = ?",
         [business_date],
-    ).fetchone()
+    ).fetchall()
+    row = rows[0] if rows else None
     if row is None:
         raise CaseflowError(
             f"the night of {business_date.isoformat()} was published before the warehouse kept "

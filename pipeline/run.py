@@ -47,6 +47,7 @@ from pipeline.publish import (
     stage,
 )
 from pipeline.report import build_report_data
+from pipeline.review import NightReview, record_review, review_night, stored_worklists
 from pipeline.safety import check_free_space, keep_last_good
 from pipeline.strategy import decide
 from pipeline.validate import Validated, validate
@@ -151,6 +152,8 @@ def _record(
     frames: NightFrames,
     manifest: dict[str, Any],
     business_date: date,
+    review: NightReview | None = None,
+    roster: pl.DataFrame | None = None,
 ) -> None:
     """Keep tonight's allocation, holds and run in the warehouse (continuity, export, explain).
 
@@ -161,22 +164,16 @@ def _record(
     allocations = frames.worklists.select(
         pl.lit(business_date).alias("business_date"),
         pl.lit(run_id).alias("run_id"),
-        "client_id",
-        "case_id",
-        "customer_id",
-        "collector_id",
-        "channel",
-        "action",
-        "rank",
-        "p_repay",
-        "expected_recovery",
+        *stored_worklists(frames.worklists),  # what the worklists showed (export, explain)
     )
     holds = frames.holds.select(
         pl.lit(business_date).alias("business_date"),
         pl.lit(run_id).alias("run_id"),
         "client_id",
         "case_id",
+        "customer_id",
         "reason",
+        "detail",
     )
     with transaction(con):  # the night's, when run_night began one
         con.execute("delete from allocations where business_date = $business_date", params)
@@ -185,6 +182,8 @@ def _record(
         con.register("night_holds", holds.to_arrow())
         con.execute("insert into allocations by name select * from night_allocations")
         con.execute("insert into holds by name select * from night_holds")
+        if review is not None and roster is not None:
+            record_review(con, business_date, run_id, review, roster)
         con.execute(
             "insert into runs values (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -342,8 +341,11 @@ def run_night(
     *,
     policy_path: Path | None = None,
     on_stage: StageCallback | None = None,
+    lang: str = "en",
 ) -> NightSummary:
-    """Run one whole night and publish it into ``out_dir``; see CONTRACT.md."""
+    """Run one whole night and publish it into ``out_dir``; see CONTRACT.md.
+
+    ``lang`` chooses the headers of the published tables (``pipeline.labels``)."""
     _check_input(input_dir)
     check_replaceable(out_dir)
     policy = load_policy(policy_path if policy_path is not None else home / "policy.toml")
@@ -367,6 +369,7 @@ def run_night(
                 policy,
                 timer,
                 (received, checked, stats),
+                lang,
             )
             commit(con)
         except BaseException as exc:
@@ -404,6 +407,7 @@ def _allocate_and_stage(
     policy: Policy,
     timer: Timer,
     loaded: tuple[IngestResult, Validated, LoadStats],
+    lang: str = "en",
 ) -> NightSummary:
     received, checked, stats = loaded
     params = {"business_date": business_date}
@@ -417,6 +421,18 @@ def _allocate_and_stage(
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy)
     replaces = _previous_run(con, business_date)
+    with timer.stage("review"):
+        review = review_night(
+            con,
+            home,
+            cases,
+            debtors,
+            frames,
+            roster,
+            policy,
+            business_date,
+            scores.model_version,
+        )
     warnings = _warnings(scores, received, stats, roster, frames)
     warnings += _input_notes(received, checked, replaces)
     rejects = warehouse.query(con, "night_rejects", params)
@@ -448,7 +464,7 @@ def _allocate_and_stage(
     }
     with timer.stage("publish"):
         manifest["timings_seconds"] = dict(timer.seconds)
-        report = build_report_data(manifest, frames, roster, scores, rejects)
+        report = build_report_data(manifest, frames, roster, scores, rejects, review)
         stage(  # moved into place by run_night once the warehouse has committed
             out_dir,
             NightOutputs(
@@ -461,7 +477,10 @@ def _allocate_and_stage(
                 roster=roster,
                 manifest=manifest,
                 report=report,
+                changes=review.changes,
+                scorecards=review.scorecards,
+                lang=lang,
             ),
         )
-        _record(con, frames, manifest, business_date)
+        _record(con, frames, manifest, business_date, review, roster)
     return NightSummary(run_id, business_date, out_dir, manifest, warnings)
