@@ -34,6 +34,13 @@ out = Console(highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
 
+LangOption = Annotated[
+    str,
+    typer.Option(
+        "--lang", help="Headers of the tables people open: en (the contract's names) or zh."
+    ),
+]
+
 HomeOption = Annotated[
     Path | None,
     typer.Option(
@@ -97,8 +104,10 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="Structured log lines only (for schedulers).")
     ] = False,
+    lang: LangOption = "en",
 ) -> None:
     """Run one night: ingest, validate, load, score, decide, allocate and publish."""
+    from pipeline.labels import check_lang
     from pipeline.run import run_night
 
     def night() -> None:
@@ -112,6 +121,7 @@ def run(
             resolve_home(home),
             policy_path=policy,
             on_stage=_stage_printer(quiet),
+            lang=check_lang(lang),
         )
         _print_summary(summary.manifest, summary.out_dir, summary.warnings, quiet)
 
@@ -203,6 +213,92 @@ def demo(
         _print_summary(summary.manifest, summary.out_dir, summary.warnings, quiet=False)
         out.print(f"worklists: {summary.out_dir / 'worklists'}")
         out.print(f"report:    {summary.out_dir / 'report.html'}")
+
+    _guard(do)
+
+
+@app.command()
+def export(
+    business_date: Annotated[
+        str, typer.Option("--date", help="Business date of a published night, YYYY-MM-DD.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="xlsx or csv.")] = "xlsx",
+    collector: Annotated[
+        str | None, typer.Option("--collector", help="Only this collector's worklist.")
+    ] = None,
+    team: Annotated[
+        str | None,
+        typer.Option("--team", help="Only this team: its collectors' worklists and workbook."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write into (default export/DATE).")
+    ] = None,
+    lang: LangOption = "en",
+    home: HomeOption = None,
+) -> None:
+    """Export a published night's worklists again from the warehouse (xlsx or csv)."""
+    from pipeline.export import export_night
+
+    def do() -> None:
+        day = _parse_date(business_date)
+        target = out_dir if out_dir is not None else Path("export") / day.isoformat()
+        result = export_night(
+            resolve_home(home), day, target, fmt, collector=collector, team=team, lang=lang
+        )
+        out.print(
+            f"exported {result.rows} cases of {result.collectors} collectors "
+            f"({len(result.files)} files) into {result.out_dir}"
+        )
+
+    _guard(do)
+
+
+@app.command()
+def report(
+    business_date: Annotated[
+        str, typer.Option("--date", help="Business date of a published night, YYYY-MM-DD.")
+    ],
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="File to write (default report-DATE.html)."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Rebuild a published night's report.html from the warehouse."""
+    from pipeline.rebuild import rebuild_report
+
+    def do() -> None:
+        day = _parse_date(business_date)
+        target = out_file if out_file is not None else Path(f"report-{day.isoformat()}.html")
+        page = rebuild_report(resolve_home(home), day)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise CaseflowError(f"cannot write {target}: {exc.strerror or exc}") from None
+        out.print(f"report of the night of {day.isoformat()} written to {target}")
+
+    _guard(do)
+
+
+@app.command()
+def explain(
+    case_id: Annotated[str, typer.Argument(help="The case id, as the client's file has it.")],
+    business_date: Annotated[
+        str | None,
+        typer.Option("--date", help="The night to explain (default: the case's latest)."),
+    ] = None,
+    client: Annotated[
+        str | None, typer.Option("--client", help="The client, when several have this case id.")
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Say where a case went on a night and why: score, rules, channel, collector, changes."""
+    from pipeline.explain import explain_case
+
+    def do() -> None:
+        day = _parse_date(business_date) if business_date else None
+        out.print(explain_case(resolve_home(home), case_id, day, client).text(), markup=False)
 
     _guard(do)
 
