@@ -175,8 +175,18 @@ def train(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Train on history up to this date (default: all).")
     ] = None,
+    horizon_days: Annotated[
+        int, typer.Option("--horizon-days", min=1, help="Label: a payment within this many days.")
+    ] = 30,
+    min_payment: Annotated[
+        float,
+        typer.Option(
+            "--min-payment", min=0.01, help="Label: a payment of at least this (or the balance)."
+        ),
+    ] = 100.0,
 ) -> None:
     """Train a repayment model on the warehouse history and register it."""
+    from models.train import TrainConfig
     from models.train import train as train_model
     from pipeline import warehouse
     from pipeline.locking import home_lock
@@ -184,10 +194,11 @@ def train(
     def do() -> None:
         where = resolve_home(home)
         day = _parse_date(as_of, "--as-of") if as_of else None
+        config = TrainConfig(horizon_days=horizon_days, min_payment=min_payment)
         with home_lock(where):
             con = warehouse.connect(where)
             try:
-                result = train_model(con, where, as_of=day)
+                result = train_model(con, where, as_of=day, config=config)
             finally:
                 con.close()
         out.print(result.summary())
@@ -323,6 +334,55 @@ def models_promote(version: str, home: HomeOption = None) -> None:
     def do() -> None:
         Registry(resolve_home(home)).promote(version)
         out.print(f"{version} is now the champion")
+
+    _guard(do)
+
+
+@models_app.command("show")
+def models_show(
+    version: Annotated[str, typer.Argument(help="The version, as `caseflow models list` shows.")],
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole card as JSON.")] = False,
+) -> None:
+    """Show VERSION: its file check, training window and data hash, and its model card."""
+    from models.registry import Registry
+
+    def do() -> None:
+        registry = Registry(resolve_home(home))
+        if as_json:
+            print(json.dumps(registry.card(version)[0], indent=2, ensure_ascii=False))
+            return
+        for line in registry.show(version):
+            out.print(line, markup=False)
+
+    _guard(do)
+
+
+@models_app.command("compare")
+def models_compare(
+    a: Annotated[str, typer.Argument(help="A version (e.g. the champion).")],
+    b: Annotated[str, typer.Argument(help="Another version (e.g. a challenger).")],
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+) -> None:
+    """Compare versions A and B side by side, scored on the same held-out rows."""
+    from models.compare import compare
+    from pipeline import warehouse
+
+    def do() -> None:
+        where = resolve_home(home)
+        if not (where / "warehouse.duckdb").exists():
+            raise UsageError(f"--home {where}: no warehouse here")
+        con = warehouse.connect(where, read_only=True)
+        try:
+            result = compare(con, where, a, b)
+        finally:
+            con.close()
+        if as_json:
+            print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+            return
+        for line in result.lines():
+            out.print(line, markup=False)
 
     _guard(do)
 

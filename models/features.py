@@ -2,8 +2,9 @@
 
 ``sql/features.sql`` computes, for every case snapshot of a range of nights, what the warehouse
 knew at the end of that night and nothing later; ``sql/labels.sql`` says whether the debtor then
-paid within the horizon. This module runs them and turns the features into the numeric matrix the
-estimators take, in the one fixed column order that ``FEATURES`` defines (saved with each model).
+paid within the horizon. This module runs them and prepares the model's columns (``prepare``):
+the numeric features of ``NUMERIC_FEATURES`` (days-since capped, so "never" reads as a long time)
+and the product as a categorical one; ``models.learner`` does the rest.
 """
 
 from __future__ import annotations
@@ -12,20 +13,16 @@ from dataclasses import dataclass
 from datetime import date
 
 import duckdb
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from pipeline import warehouse
 
-Matrix = npt.NDArray[np.float64]
-
-# CONTRACT.md's products; one 0/1 column each, so both learners read the same matrix
+# CONTRACT.md's products (the model learns its own list from the training rows)
 PRODUCTS = ("credit_card", "consumer_loan", "cash_loan", "auto_loan", "mortgage", "other")
 
 # "Days since" an event that never happened, or happened longer ago than this, reads as this:
-# a year is longer than any collection cycle, and a bounded value keeps the linear baseline and
-# the standardised reason codes sane.
+# a year is longer than any collection cycle, and a bounded value keeps the linear baseline
+# sane and lets the reasons say "no payment in the past year".
 DAYS_CAP = 365
 
 # Label defaults (the issue): a payment of at least min(100 yuan, balance) within 30 days.
@@ -43,12 +40,13 @@ class Feature:
     days_since: bool = False  # null (never) and values above DAYS_CAP read as DAYS_CAP
 
 
-FEATURES: tuple[Feature, ...] = (
+NUMERIC_FEATURES: tuple[Feature, ...] = (
     # the case at night t
     Feature("balance"),
     Feature("principal"),
     Feature("days_overdue", monotonic=-1),
-    Feature("days_since_handover"),
+    Feature("overdue_stage", monotonic=-1),  # 0..7 for M0..M7+, as banks group days overdue
+    Feature("days_since_handover"),  # the age of the case in its hand-over cycle
     Feature("days_to_return"),
     # payments up to t
     Feature("payments_count", monotonic=+1),
@@ -73,16 +71,14 @@ FEATURES: tuple[Feature, ...] = (
     # the debtor's other cases with the same client, the same night
     Feature("debtor_open_cases"),
     Feature("debtor_total_balance"),
-    # the product, one indicator each
-    *(Feature(f"product_{p}") for p in PRODUCTS),
 )
-FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+NUMERIC: tuple[str, ...] = tuple(f.name for f in NUMERIC_FEATURES)
+CATEGORICAL: tuple[str, ...] = ("product",)
+FEATURE_NAMES: tuple[str, ...] = NUMERIC + CATEGORICAL
+MONOTONIC: dict[str, int] = {f.name: f.monotonic for f in NUMERIC_FEATURES if f.monotonic}
+# the columns whose values the card reports ROC AUC for (``stage`` is overdue_stage as text)
+SEGMENTS = ("product", "stage")
 KEYS = ("business_date", "client_id", "case_id")
-
-
-def monotonic_constraints() -> list[int]:
-    """The per-feature constraints in matrix order, as HistGradientBoosting takes them."""
-    return [f.monotonic for f in FEATURES]
 
 
 def feature_frame(con: duckdb.DuckDBPyConnection, date_from: date, date_to: date) -> pl.DataFrame:
@@ -110,17 +106,27 @@ def label_frame(
     return warehouse.query(con, "labels", params).sort(list(KEYS))
 
 
-def _column(feature: Feature) -> pl.Expr:
-    if feature.name.startswith("product_"):
-        product = feature.name.removeprefix("product_")
-        return (pl.col("product") == product).cast(pl.Float64).alias(feature.name)
+def stage_label(stage: pl.Expr) -> pl.Expr:
+    """0..7 as M0..M7+ (the names of pipeline.strategy.overdue_stage)."""
+    return (
+        pl.when(stage >= 7)
+        .then(pl.lit("M7+"))
+        .otherwise(pl.concat_str(pl.lit("M"), stage.cast(pl.Int64).cast(pl.Utf8)))
+    )
+
+
+def _numeric(feature: Feature) -> pl.Expr:
     column = pl.col(feature.name).cast(pl.Float64)
     if feature.days_since:
         column = column.fill_null(DAYS_CAP).clip(upper_bound=DAYS_CAP)
     return column.fill_null(0.0).alias(feature.name)
 
 
-def matrix(frame: pl.DataFrame) -> Matrix:
-    """The rows of ``frame`` as a float matrix in ``FEATURE_NAMES`` order (no missing values)."""
-    selected = frame.select(_column(f) for f in FEATURES)
-    return selected.to_numpy().astype(np.float64, copy=False)
+def prepare(frame: pl.DataFrame) -> pl.DataFrame:
+    """The model's columns from ``feature_frame``'s (keys and other columns kept): numeric
+    features as floats without missing values, the product as text, and ``stage`` (M0..M7+)."""
+    return frame.with_columns(
+        *(_numeric(f) for f in NUMERIC_FEATURES),
+        pl.col("product").cast(pl.Utf8),
+        stage_label(pl.col("overdue_stage").fill_null(0)).alias("stage"),
+    )

@@ -1,21 +1,26 @@
-"""Reason codes: the top factors behind a case's score, in plain words.
+"""Reason codes: the top factors behind a case's score, in plain words, and faithful.
 
-A simple, honest approximation, documented as such in the model card: each feature's
-contribution for a case is
+A factor is one feature (or a few that move together: days overdue and the overdue stage). Its
+effect on a case is measured, not guessed: the case is scored again with that factor set to
+the typical value of the training rows (the median; the most common product), and
 
-    direction x weight x (value - training mean) / training standard deviation
+    effect = p_repay(case) - p_repay(case with the factor at its typical value).
 
-where ``direction`` is the business's sign where the model is constrained to it (monotonic
-features) and otherwise the sign of the feature's correlation with the model's own scores on the
-training rows, and ``weight`` is the feature's permutation importance (loss of validation ROC AUC
-when the feature is shuffled). So a factor is named only if the model relies on it and the case
-stands out on it; "(+)" marks a factor that raises the score, "(-)" one that lowers it. It is
-not an exact decomposition of a tree ensemble's score, and the card says so.
+"(+)" marks a factor that raises this case's score above what it would be with a typical value,
+"(-)" one that lowers it; the three largest effects are named, largest first. So every reason
+is true by construction: set a named factor to its typical value and the score moves against
+its sign, by the effect. (Where the business is sure of a direction the model is constrained
+to it, so moving such a factor further past the typical value moves the score the same way.)
+
+To stay fast on a large book, only the five factors on which the case stands out most (distance
+from the typical value in training standard deviations, weighted by the factor's permutation
+importance) are scored again; the reasons are the largest measured effects among those five.
+A factor with no effect (the model does not use it there) is never named.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,111 +28,213 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from models.features import DAYS_CAP, FEATURE_NAMES, FEATURES, PRODUCTS, Matrix
+from models.features import DAYS_CAP, FEATURE_NAMES
+from models.learner import CalibratedClassifier, Matrix
 
 TOP = 3
+CANDIDATES = 5  # factors scored again per case
+CHUNK = 65_536  # cases scored again at a time (memory: CANDIDATES x CHUNK x columns floats)
+MIN_EFFECT = 1e-6  # a smaller change of p_repay is no reason
 
 Phrase = Callable[[pl.Expr], pl.Expr]
+
+# The repayment model's factors. Features that describe one fact together move together (a
+# payment 10 days ago is also a payment within 30 and 90 days; every promise is kept, broken or
+# still due), so a factor is reset whole and told in one phrase: "no payment for 120 days",
+# "2 promises to pay: 2 broken". The others stand alone.
+_GROUPS: dict[str, tuple[str, ...]] = {
+    "days_overdue": ("days_overdue", "overdue_stage"),
+    "payments": (
+        "days_since_last_payment",
+        "payments_count",
+        "paid_30d",
+        "paid_90d",
+        "share_repaid",
+    ),
+    "attempts": ("attempts", "attempts_30d", "days_since_contact"),
+    "reached": ("right_party_contacts", "right_party_rate", "days_since_right_party"),
+    "promises": ("promises_made", "promises_kept", "promises_broken", "promises_open"),
+}
+_GROUPED = {c for cols in _GROUPS.values() for c in cols}
+FACTORS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    [(name, cols) for name, cols in _GROUPS.items()]
+    + [(name, (name,)) for name in FEATURE_NAMES if name not in _GROUPED]
+)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Per case (columns) and slot (rows, largest first): the factor (index into the
+    explainer's factors, -1 for none) and its effect on p_repay."""
+
+    factors: npt.NDArray[np.int32]
+    effects: Matrix
 
 
 @dataclass(frozen=True)
 class Explainer:
-    """Per feature (in ``FEATURE_NAMES`` order): training mean and scale, direction, weight."""
+    """Per model column: the typical value, the spread and the permutation importance; and
+    the factors (names and the columns each one sets)."""
 
-    mean: tuple[float, ...]
+    columns: tuple[str, ...]
+    reference: tuple[float, ...]
     scale: tuple[float, ...]
-    direction: tuple[int, ...]
     weight: tuple[float, ...]
+    factors: tuple[tuple[str, tuple[int, ...]], ...]
 
     @classmethod
     def fit(
-        cls, x: Matrix, scores: npt.NDArray[np.float64], importance: npt.NDArray[np.float64]
+        cls,
+        x: Matrix,
+        columns: Sequence[str],
+        categorical: Sequence[str],
+        importance: Mapping[str, float],
+        factors: Sequence[tuple[str, Sequence[str]]] = FACTORS,
     ) -> Explainer:
-        """From the training matrix, the model's scores on it and permutation importances."""
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)  # a constant feature never stands out
-        direction = []
-        for j, feature in enumerate(FEATURES):
-            if feature.monotonic:
-                direction.append(feature.monotonic)
-            elif np.std(x[:, j]) > 0 and np.std(scores) > 0:
-                direction.append(int(np.sign(np.corrcoef(x[:, j], scores)[0, 1])))
+        """From the training matrix (columns as ``models.learner.Encoder`` orders them)."""
+        reference, scale = [], []
+        for j, name in enumerate(columns):
+            values = x[:, j][~np.isnan(x[:, j])]
+            if values.size == 0:
+                reference.append(float("nan"))
+                scale.append(1.0)
+            elif name in categorical:
+                codes, counts = np.unique(values, return_counts=True)
+                reference.append(float(codes[np.argmax(counts)]))  # the most common
+                scale.append(1.0)
             else:
-                direction.append(0)
-        weight = np.clip(importance, 0.0, None)
+                reference.append(float(np.median(values)))
+                spread = float(np.std(values))
+                scale.append(spread if spread > 0 else 1.0)
+        weights = np.clip([float(importance.get(c, 0.0)) for c in columns], 0.0, None)
+        # a feature the hold-out found useless may still matter for some cases: never weigh 0
+        floor = max(float(weights.max()) * 0.01, 1e-6)
+        index = {name: j for j, name in enumerate(columns)}
         return cls(
-            mean=tuple(float(v) for v in mean),
-            scale=tuple(float(v) for v in scale),
-            direction=tuple(direction),
-            weight=tuple(float(v) for v in weight),
+            columns=tuple(columns),
+            reference=tuple(reference),
+            scale=tuple(scale),
+            weight=tuple(float(w) for w in np.maximum(weights, floor)),
+            factors=tuple((name, tuple(index[c] for c in cols)) for name, cols in factors),
         )
 
-    def to_dict(self) -> dict[str, list[float] | list[int]]:
+    def to_dict(self) -> dict[str, Any]:
         return {
-            "mean": list(self.mean),
+            "columns": list(self.columns),
+            "reference": list(self.reference),
             "scale": list(self.scale),
-            "direction": list(self.direction),
             "weight": list(self.weight),
+            "factors": [[name, list(cols)] for name, cols in self.factors],
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Explainer:
+    def from_dict(cls, data: Mapping[str, Any]) -> Explainer:
         return cls(
-            mean=tuple(float(v) for v in data["mean"]),
+            columns=tuple(data["columns"]),
+            reference=tuple(float(v) for v in data["reference"]),
             scale=tuple(float(v) for v in data["scale"]),
-            direction=tuple(int(v) for v in data["direction"]),
             weight=tuple(float(v) for v in data["weight"]),
+            factors=tuple((str(n), tuple(int(c) for c in cols)) for n, cols in data["factors"]),
         )
 
-    def contributions(self, x: Matrix) -> Matrix:
-        """Signed contribution of each feature (rows of the result) for each case (columns);
-        0 where a feature says nothing. Features-major, because the top factors are then
-        found one contiguous feature row at a time (``matrix`` gives column-major data, so
-        ``x.T`` is contiguous too)."""
-        xt = x.T
-        signed = np.asarray(self.direction, dtype=np.float64) * np.asarray(self.weight)
-        result: Matrix = xt - np.asarray(self.mean)[:, None]
-        result *= (signed / np.asarray(self.scale))[:, None]  # in place: 1M cases x 31 is big
-        # a product indicator speaks only for the product the case has, never "not a mortgage"
-        for j, name in enumerate(FEATURE_NAMES):
-            if name.startswith("product_"):
-                result[j] *= xt[j] > 0
+    def standing_out(self, x: Matrix) -> Matrix:
+        """How far each case (columns) stands out on each factor (rows), importance-weighted:
+        the cheap screen that picks the factors worth scoring again."""
+        reference = np.asarray(self.reference)
+        weight = np.asarray(self.weight) / np.asarray(self.scale)
+        distance = np.abs(x.T - reference[:, None])  # columns x cases
+        distance = np.where(np.isnan(x.T) != np.isnan(reference)[:, None], 1.0, distance)
+        distance = np.nan_to_num(distance, nan=0.0)
+        distance *= weight[:, None]
+        result: Matrix = np.empty((len(self.factors), x.shape[0]))
+        for f, (_, cols) in enumerate(self.factors):
+            result[f] = distance[list(cols)].sum(axis=0)
         return result
 
-    def reasons(self, x: Matrix) -> pl.Series:
-        """The top factors of each row as one text, e.g. "3 right-party contacts (+); ..."."""
-        return phrase_top(x, self.contributions(x))
+    def explain(self, model: CalibratedClassifier, x: Matrix, top: int = TOP) -> Explanation:
+        """The ``top`` largest measured effects of each case (see the module docstring)."""
+        n = x.shape[0]
+        factors = np.full((top, n), -1, dtype=np.int32)
+        effects = np.zeros((top, n))
+        for start in range(0, n, CHUNK):
+            part = slice(start, min(start + CHUNK, n))
+            f, e = self._explain_chunk(model, x[part], top)
+            factors[:, part], effects[:, part] = f, e
+        return Explanation(factors, effects)
+
+    def _explain_chunk(
+        self, model: CalibratedClassifier, x: Matrix, top: int
+    ) -> tuple[npt.NDArray[np.int32], Matrix]:
+        m, width = x.shape
+        screen = self.standing_out(x)
+        k = min(CANDIDATES, len(self.factors))
+        candidates = _largest(screen.copy(), k)  # k x m
+        ranked = np.take_along_axis(screen, candidates.astype(np.intp), axis=0)
+        candidates = np.where(ranked > 0, candidates, -1)
+        reset = np.empty((k, m, width))
+        reset[:] = x
+        reference = np.asarray(self.reference)
+        for slot in range(k):
+            for f in np.unique(candidates[slot]):
+                if f < 0:
+                    continue
+                rows = candidates[slot] == f
+                for j in self.factors[int(f)][1]:
+                    reset[slot, rows, j] = reference[j]
+        p = model.probability_of(x)
+        p_reset = model.probability_of(reset.reshape(k * m, width)).reshape(k, m)
+        effect = np.where(candidates >= 0, p[None, :] - p_reset, 0.0)
+        effect = np.where(np.abs(effect) > MIN_EFFECT, effect, 0.0)
+        order = np.argsort(-np.abs(effect), axis=0, kind="stable")[:top]
+        picked = np.take_along_axis(candidates, order, axis=0)
+        picked_effect = np.take_along_axis(effect, order, axis=0)
+        picked = np.where(picked_effect != 0, picked, -1).astype(np.int32)
+        if top > k:  # fewer candidates than slots: the extra slots stay empty
+            picked = np.vstack([picked, np.full((top - k, m), -1, dtype=np.int32)])
+            picked_effect = np.vstack([picked_effect, np.zeros((top - k, m))])
+        return picked, picked_effect
+
+    def reasons(self, model: CalibratedClassifier, x: Matrix) -> pl.Series:
+        """The top factors of each case as one text, e.g. "2 broken promises (-); ..."."""
+        explanation = self.explain(model, x)
+        phrases = dict(PHRASES)
+        if "product" in model.encoder.categorical:
+            words = _category(model.encoder.category_names("product"))
+            phrases["product"] = words(pl.col("product"))
+        return phrase(x, explanation, self, phrases)
 
 
-def phrase_top(x: Matrix, contributions: Matrix, top: int = TOP) -> pl.Series:
-    """Name the ``top`` largest contributions (features x cases) of each case, largest first."""
-    n = x.shape[0]
-    top = min(top, x.shape[1])
-    rows = np.arange(n)
-    picked = _largest(np.abs(contributions), top)
-    long = pl.DataFrame(
-        {
-            "pos": np.arange(n * top, dtype=np.int64),
-            "feature": picked.reshape(-1),
-            "value": x[rows, picked].reshape(-1),
-            "contribution": contributions[picked, rows].reshape(-1),
-        }
-    )
-    sign = pl.when(pl.col("contribution") > 0).then(pl.lit(" (+)")).otherwise(pl.lit(" (-)"))
+def phrase(
+    x: Matrix, explanation: Explanation, explainer: Explainer, phrases: Mapping[str, pl.Expr]
+) -> pl.Series:
+    """Each case's named factors in plain words, largest effect first, joined by "; ".
+
+    ``phrases`` holds one expression per factor over the factor's columns (by name)."""
+    top, n = explanation.factors.shape
+    sign = pl.when(pl.col("effect") > 0).then(pl.lit(" (+)")).otherwise(pl.lit(" (-)"))
     parts = [
-        group.select(
-            "pos",
-            pl.when(pl.col("contribution") != 0)
-            .then(pl.concat_str(_PHRASES[FEATURE_NAMES[int(key[0])]](pl.col("value")), sign))
-            .alias("text"),
-        )
-        for key, group in long.partition_by("feature", as_dict=True).items()
+        pl.DataFrame(
+            {"pos": np.arange(n * top, dtype=np.int64), "text": None},
+            schema={"pos": pl.Int64, "text": pl.Utf8},
+        ).filter(pl.Series(explanation.factors.reshape(-1) < 0))
     ]
-    if not parts:
-        return pl.Series("reasons", [], dtype=pl.Utf8)
-    text = pl.concat(parts).sort("pos").get_column("text")
-    slots = pl.DataFrame({f"s{k}": text.slice(k * n, n) for k in range(top)})
+    for slot in range(top):
+        picked = explanation.factors[slot]
+        for f in np.unique(picked[picked >= 0]):
+            rows = np.flatnonzero(picked == f)
+            name, cols = explainer.factors[int(f)]
+            values = {explainer.columns[j]: x[rows, j] for j in cols}
+            group = pl.DataFrame(
+                {
+                    "pos": rows.astype(np.int64) + slot * n,
+                    "effect": explanation.effects[slot, rows],
+                    **values,
+                }
+            )
+            text = pl.concat_str(phrases[name], sign).alias("text")
+            parts.append(group.select("pos", text))
+    texts = pl.concat(parts).sort("pos").get_column("text")
+    slots = pl.DataFrame({f"s{k}": texts.slice(k * n, n) for k in range(top)})
     joined = slots.select(
         pl.concat_str([f"s{k}" for k in range(top)], separator="; ", ignore_nulls=True)
     )
@@ -135,9 +242,9 @@ def phrase_top(x: Matrix, contributions: Matrix, top: int = TOP) -> pl.Series:
 
 
 def _largest(magnitude: Matrix, top: int) -> npt.NDArray[np.int32]:
-    """For each case (column of ``magnitude``, features x cases) its ``top`` largest features,
-    slot-major. Scanning one feature row at a time is vectorised over cases, far faster than
-    argsort or argmax over 31 values per case; a tie keeps the first feature (stable).
+    """For each case (column of ``magnitude``, factors x cases) its ``top`` largest factors,
+    slot-major. Scanning one factor row at a time is vectorised over cases, far faster than
+    argsort or argmax over 30 values per case; a tie keeps the first factor (stable).
     ``magnitude`` is used up."""
     picked = np.zeros((top, magnitude.shape[1]), dtype=np.int32)
     columns = np.arange(magnitude.shape[1])
@@ -225,47 +332,150 @@ def _to_return(v: pl.Expr) -> pl.Expr:
     )
 
 
-def _fixed(text: str) -> Phrase:
-    return lambda v: pl.lit(text)
+def _overdue(v: pl.Expr) -> pl.Expr:
+    """e.g. "45 days overdue (M2)"."""
+    stage = ((v.round(0) - 1) // 30 + 1).clip(0, 7)
+    name = (
+        pl.when(v <= 0)
+        .then(pl.lit("M0"))
+        .when(stage >= 7)
+        .then(pl.lit("M7+"))
+        .otherwise(_text("M", _int(stage)))
+    )
+    return _text(_days(v), " overdue (", name, ")")
 
 
-_PHRASES: dict[str, Phrase] = {
-    "balance": _yuan("balance "),
-    "principal": _yuan("principal "),
-    "days_overdue": _in_days("", " overdue"),
-    "days_since_handover": _in_days("handed over ", " ago"),
-    "days_to_return": _to_return,
-    "payments_count": _count("1 payment on record", "payments on record", "no payment on record"),
-    "days_since_last_payment": _days_ago("last payment", "no payment in the past year"),
-    "paid_30d": _yuan("paid ", " in the last 30 days", "nothing paid in the last 30 days"),
-    "paid_90d": _yuan("paid ", " in the last 90 days", "nothing paid in the last 90 days"),
-    "share_repaid": _percent("", " of the debt repaid"),
-    "attempts": _count("1 contact attempt", "contact attempts", "never contacted"),
-    "attempts_30d": _count(
-        "1 attempt in the last 30 days",
-        "attempts in the last 30 days",
-        "no attempt in the last 30 days",
+def _category(names: Sequence[str]) -> Phrase:
+    """A product code as words: "cash loan", "mortgage"; an unknown one as "unknown product"."""
+    words = pl.Series([n.replace("_", " ") if n != "other" else "other product" for n in names])
+
+    def phrase(v: pl.Expr) -> pl.Expr:
+        return (
+            v.fill_nan(None)
+            .cast(pl.Int64)
+            .replace_strict(
+                pl.Series(range(len(names)), dtype=pl.Int64), words, default="unknown product"
+            )
+        )
+
+    return phrase
+
+
+def _plural(v: pl.Expr, one: str, many: str) -> pl.Expr:
+    """ "1 kept", "2 broken": ``one``/``many`` after the number."""
+    return pl.when(v == 1).then(_text("1 ", one)).otherwise(_text(_int(v), " ", many))
+
+
+def _payments() -> pl.Expr:
+    """e.g. "no payment for 120 days", "paid 500 yuan in the last 30 days"."""
+    days = pl.col("days_since_last_payment")
+    return (
+        pl.when(pl.col("payments_count") <= 0)
+        .then(pl.lit("no payment on record"))
+        .when(days >= DAYS_CAP)
+        .then(pl.lit("no payment in the past year"))
+        .when(pl.col("paid_30d") > 0)
+        .then(_text("paid ", _int(pl.col("paid_30d")), " yuan in the last 30 days"))
+        .when(days <= 90)
+        .then(_days_ago("last payment", "")(days))
+        .otherwise(_text("no payment for ", _days(days)))
+    )
+
+
+def _attempts() -> pl.Expr:
+    """e.g. "12 contact attempts, 4 in the last 30 days"."""
+    total, recent = pl.col("attempts"), pl.col("attempts_30d")
+    return (
+        pl.when(total <= 0)
+        .then(pl.lit("never contacted"))
+        .otherwise(
+            _text(
+                _plural(total, "contact attempt", "contact attempts"),
+                ", ",
+                pl.when(recent <= 0).then(pl.lit("none")).otherwise(_int(recent)),
+                " in the last 30 days",
+            )
+        )
+    )
+
+
+def _reached() -> pl.Expr:
+    """e.g. "reached in person 3 times, last 5 days ago", "never reached in person"."""
+    times, days = pl.col("right_party_contacts"), pl.col("days_since_right_party")
+    when = (
+        pl.when(days == 0)
+        .then(pl.lit("today"))
+        .when(days == 1)
+        .then(pl.lit("yesterday"))
+        .otherwise(_text(_days(days), " ago"))
+    )
+    return (
+        pl.when(times <= 0)
+        .then(pl.lit("never reached in person"))
+        .when(days >= DAYS_CAP)
+        .then(pl.lit("not reached in person in the past year"))
+        .when(times == 1)
+        .then(_text("reached in person once, ", when))
+        .otherwise(_text("reached in person ", _int(times), " times, last ", when))
+    )
+
+
+def _promises() -> pl.Expr:
+    """e.g. "2 broken promises", "3 promises to pay: 1 kept, 2 broken", "promise to pay due"."""
+    made, kept = pl.col("promises_made"), pl.col("promises_kept")
+    broken, due = pl.col("promises_broken"), pl.col("promises_open")
+    detail = pl.concat_str(
+        [
+            pl.when(kept > 0).then(_text(_int(kept), " kept")),
+            pl.when(broken > 0).then(_text(_int(broken), " broken")),
+            pl.when(due > 0).then(_text(_int(due), " due")),
+        ],
+        separator=", ",
+        ignore_nulls=True,
+    )
+    return (
+        pl.when(made <= 0)
+        .then(pl.lit("no promise to pay"))
+        .when(broken == made)
+        .then(_plural(broken, "broken promise", "broken promises"))
+        .when(kept == made)
+        .then(_plural(kept, "promise kept", "promises kept"))
+        .when(due == made)
+        .then(
+            pl.when(due == 1)
+            .then(pl.lit("promise to pay due"))
+            .otherwise(_text(_int(due), " promises to pay due"))
+        )
+        .otherwise(_text(_plural(made, "promise to pay", "promises to pay"), ": ", detail))
+    )
+
+
+def _single(name: str, words: Phrase) -> pl.Expr:
+    return words(pl.col(name))
+
+
+PHRASES: dict[str, pl.Expr] = {
+    "balance": _single("balance", _yuan("balance ")),
+    "principal": _single("principal", _yuan("principal ")),
+    "days_overdue": _single("days_overdue", _overdue),
+    "days_since_handover": _single("days_since_handover", _in_days("handed over ", " ago")),
+    "days_to_return": _single("days_to_return", _to_return),
+    "payments": _payments(),
+    "attempts": _attempts(),
+    "reached": _reached(),
+    "refusals": _single(
+        "refusals", _count("refused to pay once", "refusals to pay", "never refused")
     ),
-    "right_party_contacts": _count(
-        "reached in person once", "right-party contacts", "never reached in person"
+    "wrong_numbers": _single(
+        "wrong_numbers", _count("1 wrong number", "wrong numbers", "no wrong number")
     ),
-    "right_party_rate": _percent("reached in person on ", " of attempts"),
-    "days_since_right_party": _days_ago(
-        "right-party contact", "not reached in person in the past year"
+    "complaints": _single("complaints", _count("1 complaint", "complaints", "no complaint")),
+    "promises": _promises(),
+    "debtor_open_cases": _single(
+        "debtor_open_cases",
+        _count("the debtor's only open case", "open cases for this debtor", "no open case"),
     ),
-    "days_since_contact": _days_ago("last contact", "no contact in the past year"),
-    "refusals": _count("refused to pay once", "refusals to pay", "never refused"),
-    "wrong_numbers": _count("1 wrong number", "wrong numbers", "no wrong number"),
-    "complaints": _count("1 complaint", "complaints", "no complaint"),
-    "promises_made": _count("1 promise to pay", "promises to pay", "no promise to pay"),
-    "promises_kept": _count("promise kept", "promises kept", "no promise kept"),
-    "promises_broken": _count("1 broken promise", "broken promises", "no broken promise"),
-    "promises_open": _count("promise to pay due", "promises to pay due", "no open promise"),
-    "debtor_open_cases": _count(
-        "the debtor's only open case", "open cases for this debtor", "no open case"
-    ),
-    "debtor_total_balance": _yuan("debtor owes ", " in all"),
-    **{f"product_{p}": _fixed(p.replace("_", " ")) for p in PRODUCTS if p != "other"},
-    "product_other": _fixed("other product"),
+    "debtor_total_balance": _single("debtor_total_balance", _yuan("debtor owes ", " in all")),
+    "product": pl.lit("product"),  # replaced by the model's own list of products
 }
-assert set(_PHRASES) == set(FEATURE_NAMES), "every feature needs its plain words"
+assert set(PHRASES) == {name for name, _ in FACTORS}, "every factor needs its plain words"

@@ -1,9 +1,11 @@
 """The registry of trained versions: which exist, which one is the champion, and their files.
 
-Files live under ``HOME/models/``: one folder per version with ``model.skops`` (the estimator,
-saved with skops, never pickle) and ``card.json`` (the model card), and ``registry.json`` listing
-the versions with each file's SHA-256 and naming the champion. registry.json is rewritten whole
-through a temporary file and ``os.replace``, so a crash never leaves half of it.
+Files live under ``HOME/models/``: one folder per version with ``model.skops`` (the estimators,
+saved with skops, never pickle), ``card.json`` (the model card) and ``card.html`` (the card as a
+page, with its plots), and ``registry.json`` listing the versions with each file's SHA-256, the
+training window and a hash of the training data, and naming the champion. Only
+``caseflow models promote`` (or the very first training) changes the champion. registry.json is
+rewritten whole through a temporary file and ``os.replace``, so a crash never leaves half of it.
 
 A model is loaded only if its file's SHA-256 is the one recorded at training, and only if every
 type in it is one this module expects (skops refuses anything else); a changed file is refused
@@ -16,26 +18,33 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import skops.io as sio
 
-from models.estimator import RepaymentModel
 from models.features import FEATURE_NAMES
+from models.learner import CalibratedClassifier
 from models.reasons import Explainer
 from pipeline.errors import ModelError
 
-FORMAT = 1
+FORMAT = 2
 
 # The types a caseflow model file may hold beyond those skops trusts by itself (containers,
-# numpy arrays, scikit-learn estimators): only the fitted trees. Anything else (a new internal
-# after a library upgrade, or something planted in the file) is refused, never trusted blindly.
+# numpy arrays, scikit-learn estimators), each reviewed. Anything else (a new internal after a
+# library upgrade, or something planted in the file) is refused, never trusted blindly.
 TRUSTED_TYPES = frozenset(
     {
         # the fitted trees of HistGradientBoostingClassifier
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        # its categorical preprocessing (an OrdinalEncoder beside FunctionTransformer(
+        # functools.partial(check_array, dtype=..., ensure_all_finite=False))): a partial only
+        # binds arguments to a function that must itself be trusted, and check_array is
+        # scikit-learn's input validation
+        "functools.partial",
+        "sklearn.utils.validation.check_array",
     }
 )
 
@@ -53,14 +62,22 @@ class ModelRecord:
     rows: int
     metrics: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
+    window: dict[str, str] = field(default_factory=dict)  # first_night, last_night, known_by
+    data_sha256: str = ""  # of the training rows (features, labels, nights)
+    card_sha256: str = ""
 
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A version's file, checked and unpacked."""
+
     version: str
     sha256: str
-    model: RepaymentModel
+    model: CalibratedClassifier  # trained on every usable night: scores tonight
+    holdout_model: CalibratedClassifier  # the same recipe before the held-out nights
     explainer: Explainer
+    drift: dict[str, Any]  # the training distribution of each column and of the score
+    meta: dict[str, Any]  # label definition and hold-out nights
 
 
 def sha256_of(data: bytes) -> str:
@@ -104,6 +121,27 @@ class Registry:
         """Every registered version, oldest first."""
         return [ModelRecord(**v) for v in self._read()["versions"]]
 
+    def record(self, version: str) -> ModelRecord:
+        """The registry's entry of ``version``, or an error that lists the known ones."""
+        records = self.versions()
+        found = next((r for r in records if r.version == version), None)
+        if found is None:
+            known = ", ".join(r.version for r in records) or "none yet (run `caseflow train`)"
+            raise ModelError(f"no model version {version!r}; known versions: {known}")
+        return found
+
+    def card(self, version: str) -> tuple[dict[str, Any], bool]:
+        """The model card of ``version``, and whether it is the one written at training."""
+        record = self.record(version)
+        path = self.root / record.card
+        try:
+            data = path.read_bytes()
+            card: dict[str, Any] = json.loads(data.decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"model {version}: its card {path} cannot be read ({exc})") from None
+        intact = not record.card_sha256 or sha256_of(data) == record.card_sha256
+        return card, intact
+
     def champion(self) -> ModelRecord | None:
         """The version ``caseflow run`` scores with, or None before the first training."""
         data = self._read()
@@ -119,8 +157,14 @@ class Registry:
         for record in self.versions():
             mark = "*" if record.version == data.get("champion") else " "
             m, b = record.metrics, record.baseline
+            window = record.window
+            span = (
+                f"nights {window['first_night']}..{window['last_night']}"
+                if window
+                else f"data to {record.data_to}"
+            )
             lines.append(
-                f"{mark} {record.version}  trained {record.created_at}  data to {record.data_to}"
+                f"{mark} {record.version}  trained {record.created_at}  {span}"
                 f"  rows {record.rows}  ROC AUC {m.get('roc_auc', float('nan')):.3f}"
                 f" (baseline {b.get('roc_auc', float('nan')):.3f})"
                 f"  PR AUC {m.get('pr_auc', float('nan')):.3f}"
@@ -128,6 +172,29 @@ class Registry:
                 + ("  champion" if mark == "*" else "")
             )
         return lines
+
+    def show(self, version: str) -> list[str]:
+        """What `caseflow models show` prints: status, files and their checks, the card."""
+        from models.card import summary_lines  # the card's words; registry stays importable
+
+        record = self.record(version)
+        champion = self.champion()
+        is_champion = champion is not None and champion.version == version
+        try:
+            self.load(version)
+            check = f"intact (sha256 {record.sha256[:12]}…, types reviewed)"
+        except ModelError as exc:
+            check = f"REFUSED: {exc}"
+        card, intact = self.card(version)
+        folder = self.root / version
+        return [
+            f"{version}{'  (champion)' if is_champion else ''}  trained {record.created_at}",
+            f"model file: {self.root / record.file}: {check}",
+            f"card: {folder / 'card.html'} (and card.json"
+            + ("" if intact else "; WARNING: card.json was changed after training")
+            + ")",
+            *summary_lines(card),
+        ]
 
     # ---- writing -----------------------------------------------------------------------
 
@@ -139,16 +206,24 @@ class Registry:
         """``v<sequence>-<last night seen>``, e.g. ``v003-20261116``: unique and sortable."""
         return f"v{len(self._read()['versions']) + 1:03d}-{data_to.replace('-', '')}"
 
-    def save_files(self, version: str, payload: dict[str, Any], card: dict[str, Any]) -> str:
-        """Write the model file and its card under the version's folder; return the SHA-256."""
+    def save_files(
+        self,
+        version: str,
+        payload: dict[str, Any],
+        card: dict[str, Any],
+        page: Callable[[dict[str, Any]], str],
+    ) -> tuple[str, str]:
+        """Write the model file, its card and the card's page (``page(card)``) under the
+        version's folder; return the SHA-256 of the model file and of the card."""
         folder = self.root / version
         data = sio.dumps(payload)
         _write_atomically(folder / "model.skops", data)
         digest = sha256_of(data)
         card = {**card, "file": "model.skops", "sha256": digest}
-        text = json.dumps(card, indent=2, ensure_ascii=False) + "\n"
-        _write_atomically(folder / "card.json", text.encode("utf-8"))
-        return digest
+        text = (json.dumps(card, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        _write_atomically(folder / "card.json", text)
+        _write_atomically(folder / "card.html", page(card).encode("utf-8"))
+        return digest, sha256_of(text)
 
     def register(self, record: ModelRecord, *, champion_if_none: bool = True) -> bool:
         """Add a version; it becomes champion when there is none. Return whether it did."""
@@ -164,12 +239,9 @@ class Registry:
 
     def promote(self, version: str) -> None:
         """Make ``version`` the champion (after checking that its file is intact)."""
-        data = self._read()
-        known = [v["version"] for v in data["versions"]]
-        if version not in known:
-            listed = ", ".join(known) if known else "none yet (run `caseflow train`)"
-            raise ModelError(f"no model version {version!r}; known versions: {listed}")
+        self.record(version)
         self.load(version)  # never make a damaged or tampered file the champion
+        data = self._read()
         data["champion"] = version
         self._write(data)
 
@@ -177,9 +249,7 @@ class Registry:
 
     def load(self, version: str) -> LoadedModel:
         """The model of ``version``, only if its file is exactly the one trained."""
-        record = next((v for v in self.versions() if v.version == version), None)
-        if record is None:
-            raise ModelError(f"no model version {version!r} in {self.path}")
+        record = self.record(version)
         path = self.root / record.file
         try:
             data = path.read_bytes()
@@ -208,7 +278,10 @@ def _unpack(version: str, digest: str, data: bytes) -> LoadedModel:
         )
     payload = sio.loads(data, trusted=untrusted)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelError(f"model {version}: not a caseflow model file (format {FORMAT})")
+        raise ModelError(
+            f"model {version}: not a model file of this caseflow (format {FORMAT}); "
+            "retrain with `caseflow train`"
+        )
     if tuple(payload["features"]) != FEATURE_NAMES:
         raise ModelError(
             f"model {version} was trained on other features than this caseflow computes; "
@@ -217,6 +290,9 @@ def _unpack(version: str, digest: str, data: bytes) -> LoadedModel:
     return LoadedModel(
         version=version,
         sha256=digest,
-        model=RepaymentModel(estimator=payload["estimator"], calibrator=payload["calibrator"]),
+        model=CalibratedClassifier.from_payload(payload["model"]),
+        holdout_model=CalibratedClassifier.from_payload(payload["holdout_model"]),
         explainer=Explainer.from_dict(payload["explainer"]),
+        drift=dict(payload["drift"]),
+        meta=dict(payload["meta"]),
     )

@@ -17,6 +17,7 @@ same warehouse gives the same model, the same metrics and the same scores.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import time
 from dataclasses import dataclass
@@ -29,32 +30,34 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
-from models import reasons
-from models.estimator import (
-    BASELINE_PARAMS,
-    BOOSTING_PARAMS,
-    CALIBRATION_FOLDS,
-    SEED,
-    RepaymentModel,
-    fit_baseline,
-    fit_model,
-    predict_baseline,
-)
-from models.evaluate import Labels, metrics
+from models import card as card_module
+from models import drift, reasons
+from models.estimator import BOOSTING_PARAMS
 from models.features import (
+    CATEGORICAL,
     DAYS_CAP,
     FEATURE_NAMES,
-    FEATURES,
     HORIZON_DAYS,
     KEYS,
     MIN_PAYMENT,
-    Matrix,
+    MONOTONIC,
+    NUMERIC,
+    NUMERIC_FEATURES,
+    SEGMENTS,
     feature_frame,
     label_frame,
-    matrix,
+    prepare,
+)
+from models.learner import (
+    BASELINE_C,
+    CALIBRATION_FOLDS,
+    SEED,
+    Encoder,
+    Evaluation,
+    fit_and_evaluate,
+    fit_calibrated,
 )
 from models.reasons import Explainer
 from models.registry import FORMAT, ModelRecord, Registry
@@ -89,18 +92,31 @@ class Plan:
 
 @dataclass(frozen=True)
 class Dataset:
-    x: Matrix
-    y: Labels
-    nights: npt.NDArray[np.datetime64]
-    debtors: npt.NDArray[np.str_]
+    """The training rows: one per (case, night), keys, model columns, ``repaid``, ``debtor``."""
 
-    def where(self, nights: list[date]) -> Dataset:
-        mask = np.isin(self.nights, np.array(nights, dtype="datetime64[D]"))
-        return Dataset(self.x[mask], self.y[mask], self.nights[mask], self.debtors[mask])
+    rows: pl.DataFrame
 
     @property
-    def payers(self) -> int:
-        return int(self.y.sum())
+    def y(self) -> npt.NDArray[np.int64]:
+        return self.rows.get_column("repaid").to_numpy().astype(np.int64)
+
+    def on(self, nights: list[date]) -> npt.NDArray[np.bool_]:
+        """Which rows belong to ``nights``."""
+        return self.rows.get_column("business_date").is_in(nights).to_numpy()
+
+    def sha256(self) -> str:
+        """A hash of exactly what the model learns from: the rows' keys, nights, model columns
+        and labels, in their fixed order (the same warehouse gives the same hash)."""
+        digest = hashlib.sha256()
+        columns = [*KEYS, *FEATURE_NAMES, "repaid"]
+        digest.update("\x1f".join(columns).encode("utf-8"))
+        for name in columns:
+            column = self.rows.get_column(name)
+            if column.dtype == pl.Float64:
+                digest.update(column.to_numpy().astype("<f8").tobytes())
+            else:
+                digest.update("\x1f".join(column.cast(pl.Utf8).fill_null("").to_list()).encode())
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -109,33 +125,24 @@ class TrainResult:
     champion: bool  # whether this version is now the champion
     model_path: Path
     card_path: Path
+    html_path: Path
     sha256: str
     card: dict[str, Any]
 
     def summary(self) -> str:
         """A few lines for the terminal."""
-        card = self.card
-        model, base = card["metrics"]["model"], card["metrics"]["baseline"]
-        data, check = card["data"], card["validation"]
         status = (
-            "it is now the champion"
+            "it is now the champion (there was none)"
             if self.champion
-            else "the champion is unchanged (`caseflow models promote "
-            f"{self.version}` to use this one)"
+            else "the champion is unchanged (`caseflow models compare` it with this one, then "
+            f"`caseflow models promote {self.version}` to use this one)"
         )
         return "\n".join(
             [
-                f"model {self.version} trained in {card['training_seconds']:.1f} s "
-                f"on {data['rows']} case-nights from {data['first_night']} to "
-                f"{data['last_night']} ({data['positive_rate']:.1%} paid within "
-                f"{card['label']['horizon_days']} days)",
-                f"held out {check['rows']} case-nights of {', '.join(check['nights'])} "
-                f"(recipe trained on {check['training_rows']} earlier case-nights):",
-                f"  model     ROC AUC {model['roc_auc']:.3f}  PR AUC {model['pr_auc']:.3f}  "
-                f"Brier {model['brier']:.4f}  KS {model['ks']:.3f}",
-                f"  baseline  ROC AUC {base['roc_auc']:.3f}  PR AUC {base['pr_auc']:.3f}  "
-                f"Brier {base['brier']:.4f}  KS {base['ks']:.3f}  (logistic regression)",
+                f"trained in {self.card['training_seconds']:.1f} s",
+                *card_module.summary_lines(self.card),
                 f"saved {self.model_path} (sha256 {self.sha256[:12]}…); {status}",
+                f"card: {self.html_path}",
             ]
         )
 
@@ -143,7 +150,7 @@ class TrainResult:
 # ---- which nights ------------------------------------------------------------------------
 
 
-def _snapshot_nights(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[date]:
+def snapshot_nights(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[date]:
     frame = warehouse.select(
         con,
         "select distinct business_date from case_snapshots "
@@ -196,27 +203,28 @@ def dataset(con: duckdb.DuckDBPyConnection, p: Plan, config: TrainConfig) -> Dat
         .filter(pl.col("business_date").is_in(p.nights))
         .sort(list(KEYS))  # a join does not promise an order; the folds and trees need one
     )
-    debtors = rows.select(pl.concat_str("client_id", "customer_id", separator="\x1f"))
-    return Dataset(
-        x=matrix(rows),
-        y=rows.get_column("repaid").to_numpy().astype(np.int64),
-        nights=rows.get_column("business_date").to_numpy().astype("datetime64[D]"),
-        debtors=debtors.to_series().to_numpy().astype(np.str_),
+    rows = prepare(rows).with_columns(
+        pl.concat_str("client_id", "customer_id", separator="\x1f").alias("debtor")
     )
+    return Dataset(rows)
 
 
-def _check_enough(train: Dataset, held_out: Dataset, config: TrainConfig) -> None:
+def _check_enough(
+    y: npt.NDArray[np.int64],
+    learn: npt.NDArray[np.bool_],
+    held: npt.NDArray[np.bool_],
+    config: TrainConfig,
+) -> None:
     problems = []
-    if train.y.size < config.min_training_rows:
+    rows, payers = int(learn.sum()), int(y[learn].sum())
+    if rows < config.min_training_rows:
+        problems.append(f"{rows} case-nights to train on (needs {config.min_training_rows})")
+    if payers < config.min_training_payers:
+        problems.append(f"{payers} payers among them (needs {config.min_training_payers})")
+    held_rows, held_payers = int(held.sum()), int(y[held].sum())
+    if held_payers < config.min_validation_payers or held_payers == held_rows:
         problems.append(
-            f"{train.y.size} case-nights to train on (needs {config.min_training_rows})"
-        )
-    if train.payers < config.min_training_payers:
-        problems.append(f"{train.payers} payers among them (needs {config.min_training_payers})")
-    held_out_payers = held_out.payers
-    if held_out_payers < config.min_validation_payers or held_out_payers == held_out.y.size:
-        problems.append(
-            f"{held_out_payers} payers among {held_out.y.size} held-out case-nights "
+            f"{held_payers} payers among {held_rows} held-out case-nights "
             f"(needs {config.min_validation_payers} payers and some non-payers)"
         )
     if problems:
@@ -240,11 +248,16 @@ def _card(
     p: Plan,
     config: TrainConfig,
     data: Dataset,
-    held_out: tuple[Dataset, Dataset],
-    figures: dict[str, Any],
-    importance: npt.NDArray[np.float64],
+    evaluation: Evaluation,
+    drift_reference: dict[str, Any],
 ) -> dict[str, Any]:
-    train, check = held_out
+    y = data.y
+    held = data.on(p.validation)
+    window = {
+        "first_night": p.nights[0].isoformat(),
+        "last_night": p.nights[-1].isoformat(),
+        "known_by": p.known_by.isoformat(),
+    }
     return {
         "version": version,
         "created_at": datetime.now().isoformat(timespec="seconds"),
@@ -256,51 +269,53 @@ def _card(
             "min_payment": config.min_payment,
         },
         "data": {
-            "known_by": p.known_by.isoformat(),
-            "first_night": p.nights[0].isoformat(),
-            "last_night": p.nights[-1].isoformat(),
+            "window": window,
+            "sha256": data.sha256(),
+            "known_by": window["known_by"],
+            "first_night": window["first_night"],
+            "last_night": window["last_night"],
             "nights": _iso(p.nights),
-            "rows": int(data.y.size),
-            "payers": data.payers,
-            "positive_rate": round(float(data.y.mean()), 6),
-            "debtors": int(np.unique(data.debtors).size),
+            "rows": int(y.size),
+            "payers": int(y.sum()),
+            "positive_rate": round(float(y.mean()), 6),
+            "debtors": int(data.rows.get_column("debtor").n_unique()),
         },
         "validation": {
             "method": "out of time: the recipe is trained on the nights whose outcome windows "
             "close before the held-out week, and scored on that week",
             "training_nights": _iso(p.backtest),
-            "training_rows": int(train.y.size),
+            "training_rows": evaluation.rows["training"],
             "nights": _iso(p.validation),
-            "rows": int(check.y.size),
-            "payers": check.payers,
+            "rows": int(held.sum()),
+            "payers": int(y[held].sum()),
         },
         "features": [
-            {
-                "name": f.name,
-                "monotonic": f.monotonic,
-                "days_capped_at": DAYS_CAP if f.days_since else None,
-            }
-            for f in FEATURES
+            *(
+                {
+                    "name": f.name,
+                    "kind": "numeric",
+                    "monotonic": f.monotonic,
+                    "days_capped_at": DAYS_CAP if f.days_since else None,
+                }
+                for f in NUMERIC_FEATURES
+            ),
+            *({"name": c, "kind": "categorical", "monotonic": 0} for c in CATEGORICAL),
         ],
         "estimator": {
-            "type": "sklearn HistGradientBoostingClassifier",
+            "type": "sklearn HistGradientBoostingClassifier (native categorical splits)",
             "params": BOOSTING_PARAMS,
             "calibration": f"Platt (sigmoid) on out-of-fold raw scores, {CALIBRATION_FOLDS} folds "
             "grouped by debtor (client_id, customer_id)",
+            "learner": "models.learner.fit_and_evaluate",
         },
         "baseline": {
-            "type": "sklearn StandardScaler + LogisticRegression",
-            "params": BASELINE_PARAMS,
+            "type": "sklearn LogisticRegression on standardised numeric features and one-hot "
+            "categories",
+            "params": {"C": BASELINE_C},
         },
-        "metrics": figures,
-        "permutation_importance": {
-            "scoring": "loss of held-out ROC AUC when the feature is shuffled",
-            "repeats": config.importance_repeats,
-            "values": {
-                n: round(float(v), 6) for n, v in zip(FEATURE_NAMES, importance, strict=True)
-            },
-        },
+        **{k: v for k, v in evaluation.to_dict().items() if k not in ("target", "positive")},
         "reasons": " ".join((reasons.__doc__ or "").split()),
+        "drift_reference": {"psi_warn": drift.PSI_WARN, "columns": drift_reference},
         "seed": SEED,
         "libraries": _libraries(),
     }
@@ -309,28 +324,15 @@ def _card(
 # ---- training ----------------------------------------------------------------------------
 
 
-def _importance(
-    model: RepaymentModel, check: Dataset, config: TrainConfig
-) -> npt.NDArray[np.float64]:
-    # the calibration is monotone, so the estimator's own ranking is what ROC AUC sees
-    result = permutation_importance(
-        model.estimator,
-        check.x,
-        check.y,
-        scoring="roc_auc",
-        n_repeats=config.importance_repeats,
-        random_state=SEED,
-    )
-    return np.asarray(result.importances_mean, dtype=np.float64)
-
-
 def train(
     con: duckdb.DuckDBPyConnection,
     home: Path,
     as_of: date | None = None,
     config: TrainConfig | None = None,
 ) -> TrainResult:
-    """Train, judge, save (skops, with SHA-256 and card), register; champion if there is none."""
+    """Train, judge, save (skops, with SHA-256 and card), register; champion if there is none.
+
+    Never replaces an existing champion: `caseflow models promote` does, on purpose."""
     # One thread (OpenMP and BLAS): the trees are small and the data modest, and spinning
     # OpenMP barriers make two threads on a busy machine up to ten times slower than one
     # (measured on the samples while other work ran: 3 s against 28 s).
@@ -342,36 +344,70 @@ def _train(
     con: duckdb.DuckDBPyConnection, home: Path, as_of: date | None, config: TrainConfig
 ) -> TrainResult:
     started = time.perf_counter()
-    p = plan(_snapshot_nights(con, as_of), config)
+    p = plan(snapshot_nights(con, as_of), config)
     data = dataset(con, p, config)
-    train_rows, check = data.where(p.backtest), data.where(p.validation)
-    _check_enough(train_rows, check, config)
+    y = data.y
+    learn, held = data.on(p.backtest), data.on(p.validation)
+    _check_enough(y, learn, held, config)
 
     # the held-out judgement of the recipe, and of the baseline on the same split
-    judged = fit_model(train_rows.x, train_rows.y, train_rows.debtors)
-    base = fit_baseline(train_rows.x, train_rows.y)
-    figures = {
-        "model": metrics(check.y, judged.predict(check.x)),
-        "baseline": metrics(check.y, predict_baseline(base, check.x)),
-    }
-    importance = _importance(judged, check, config)
+    judged, evaluation = fit_and_evaluate(
+        data.rows,
+        "repaid",
+        NUMERIC,
+        CATEGORICAL,
+        monotonic=MONOTONIC,
+        holdout=held,
+        train=learn,
+        groups="debtor",
+        segments=SEGMENTS,
+        positive=1,
+        params=BOOSTING_PARAMS,
+        importance_repeats=config.importance_repeats,
+        threads=None,  # already limited by train()
+    )
 
     # the model that is saved: the same recipe on every usable night
-    model = fit_model(data.x, data.y, data.debtors)
-    explainer = Explainer.fit(data.x, model.predict(data.x), importance)
+    encoder = Encoder.fit(data.rows, NUMERIC, CATEGORICAL)
+    x = encoder.matrix(data.rows)
+    model = fit_calibrated(
+        x,
+        y,
+        encoder,
+        monotonic=MONOTONIC,
+        groups=data.rows.get_column("debtor").to_numpy(),
+        params=BOOSTING_PARAMS,
+        classes=judged.classes,
+    )
+    explainer = Explainer.fit(x, encoder.columns, CATEGORICAL, evaluation.importance["model"])
+    categories = {c: len(encoder.category_names(c)) for c in CATEGORICAL}
+    drift_reference = drift.references(
+        x,
+        encoder.columns,
+        categories,
+        model.probability_of(x),
+        drift.main_features(evaluation.importance["model"]),
+    )
 
     registry = Registry(home)
     version = registry.next_version(p.known_by.isoformat())
-    card = _card(version, p, config, data, (train_rows, check), figures, importance)
+    card = _card(version, p, config, data, evaluation, drift_reference)
     card["training_seconds"] = round(time.perf_counter() - started, 3)
     payload = {
         "format": FORMAT,
         "features": list(FEATURE_NAMES),
-        "estimator": model.estimator,
-        "calibrator": model.calibrator,
+        "model": model.to_payload(),
+        "holdout_model": judged.to_payload(),
         "explainer": explainer.to_dict(),
+        "drift": drift_reference,
+        "meta": {
+            "label": {"horizon_days": config.horizon_days, "min_payment": config.min_payment},
+            "training_nights": _iso(p.nights),
+            "holdout_training_nights": _iso(p.backtest),
+            "holdout_nights": _iso(p.validation),
+        },
     }
-    digest = registry.save_files(version, payload, card)
+    digest, card_digest = registry.save_files(version, payload, card, card_module.render_html)
     headline = ("roc_auc", "pr_auc", "brier")
     record = ModelRecord(
         version=version,
@@ -380,16 +416,21 @@ def _train(
         card=f"{version}/card.json",
         created_at=card["created_at"],
         data_to=p.known_by.isoformat(),
-        rows=int(data.y.size),
-        metrics={k: figures["model"][k] for k in headline},
-        baseline={k: figures["baseline"][k] for k in headline},
+        rows=int(y.size),
+        metrics={k: evaluation.model[k] for k in headline},
+        baseline={k: evaluation.baseline[k] for k in headline},
+        window=card["data"]["window"],
+        data_sha256=card["data"]["sha256"],
+        card_sha256=card_digest,
     )
     champion = registry.register(record)
+    folder = registry.root / version
     return TrainResult(
         version=version,
         champion=champion,
         model_path=registry.root / record.file,
         card_path=registry.root / record.card,
+        html_path=folder / "card.html",
         sha256=digest,
         card={**card, "sha256": digest},
     )

@@ -247,6 +247,8 @@ def _warnings(
 ) -> list[str]:
     """What the ops lead must know tonight (terminal, manifest and report)."""
     found = [] if scores.method == "model" else [RULE_ADVICE]
+    if scores.drift_warning:  # PSI above 0.25 against the champion's training data
+        found.append(scores.drift_warning)
     for f in received.files:
         if f.status == "refused":
             found.append(f"file refused whole: {scrub_text(f.message or f.name)}")
@@ -456,6 +458,7 @@ def _allocate_and_stage(
             "version": scores.model_version,
             "sha256": scores.model_sha256,
         },
+        "drift": scores.drift_record(),  # PSI of the score and main features (models.drift)
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
         "counts": _counts(received, checked, stats, night, frames, rejects),

@@ -167,6 +167,12 @@ final as (
         cast(s.balance as double) as balance,
         cast(s.principal as double) as principal,
         s.days_overdue,
+        -- the overdue stage as banks name it: M0 current, M1 1-30 days ... M6 151-180, M7+
+        case
+            when s.days_overdue <= 0 then 0
+            else least(cast(floor((s.days_overdue - 1) / 30) as integer) + 1, 7)
+        end as overdue_stage,
+        -- the age of the case in its hand-over cycle, and the time left before it is returned
         date_diff('day', s.handover_date, s.business_date) as days_since_handover,
         date_diff('day', s.business_date, s.return_date) as days_to_return,
         coalesce(ph.payments_count, 0) as payments_count,
