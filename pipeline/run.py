@@ -48,6 +48,7 @@ from pipeline.publish import (
 )
 from pipeline.report import build_report_data
 from pipeline.review import NightReview, record_review, review_night, stored_worklists
+from pipeline.review import NightReview, record_review, review_night, stored_worklists
 from pipeline.safety import check_free_space, keep_last_good
 from pipeline.strategy import decide
 from pipeline.validate import Validated, validate
@@ -182,6 +183,8 @@ def _record(
         con.register("night_holds", holds.to_arrow())
         con.execute("insert into allocations by name select * from night_allocations")
         con.execute("insert into holds by name select * from night_holds")
+        if review is not None and roster is not None:
+            record_review(con, business_date, run_id, review, roster)
         if review is not None and roster is not None:
             record_review(con, business_date, run_id, review, roster)
         con.execute(
@@ -335,6 +338,11 @@ def _storage_failure(exc: BaseException, home: Path) -> CaseflowError | None:
     )
 
 
+def new_run_id(business_date: date) -> str:
+    """A run's id: the business date and 8 random hex digits (20261123-1a2b3c4d)."""
+    return f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
+
+
 def run_night(
     business_date: date,
     input_dir: Path,
@@ -344,14 +352,16 @@ def run_night(
     policy_path: Path | None = None,
     on_stage: StageCallback | None = None,
     lang: str = "en",
+    run_id: str | None = None,
 ) -> NightSummary:
     """Run one whole night and publish it into ``out_dir``; see CONTRACT.md.
 
-    ``lang`` chooses the headers of the published tables (``pipeline.labels``)."""
+    ``lang`` chooses the headers of the published tables (``pipeline.labels``); ``run_id``
+    (default: ``new_run_id``) lets the caller put the run's id on its log lines from the start."""
     _check_input(input_dir)
     check_replaceable(out_dir)
     policy = load_policy(policy_path if policy_path is not None else home / "policy.toml")
-    run_id = f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
+    run_id = run_id or new_run_id(business_date)
     started = datetime.now()
     timer = Timer(on_stage)
     with home_lock(home):
@@ -423,6 +433,18 @@ def _allocate_and_stage(
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy)
     replaces = _previous_run(con, business_date)
+    with timer.stage("review"):
+        review = review_night(
+            con,
+            home,
+            cases,
+            debtors,
+            frames,
+            roster,
+            policy,
+            business_date,
+            scores.model_version,
+        )
     with timer.stage("review"):
         review = review_night(
             con,
