@@ -48,7 +48,6 @@ from pipeline.publish import (
 )
 from pipeline.report import build_report_data
 from pipeline.review import NightReview, record_review, review_night, stored_worklists
-from pipeline.review import NightReview, record_review, review_night, stored_worklists
 from pipeline.safety import check_free_space, keep_last_good
 from pipeline.strategy import decide
 from pipeline.validate import Validated, validate
@@ -433,18 +432,6 @@ def _allocate_and_stage(
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy)
     replaces = _previous_run(con, business_date)
-    with timer.stage("review"):
-        review = review_night(
-            con,
-            home,
-            cases,
-            debtors,
-            frames,
-            roster,
-            policy,
-            business_date,
-            scores.model_version,
-        )
     with timer.stage("review"):
         review = review_night(
             con,
