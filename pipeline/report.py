@@ -135,6 +135,9 @@ class ReportData:
     scorecards: tuple[ScorecardRow, ...] = ()
     rules: tuple[tuple[str, str, int], ...] = ()  # rule or cap, what it did, cases
     caps_hit: tuple[str, ...] = ()  # caps reached tonight, as warnings
+    # PSI of the score and main features against the champion's training data (models.drift)
+    drift: tuple[tuple[str, float], ...] = ()
+    drift_warn_above: float = 0.25
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -320,7 +323,15 @@ def build_report_data(
         timings=_timings(manifest),
         extensions_by_client=_extensions(worklists, holds),
         **extra,
+        **_drift(manifest),
     )
+
+
+def _drift(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's drift (see models.score.Scores.drift_record) as ReportData fields."""
+    drift = manifest.get("drift") or {}
+    psi = tuple((str(k), float(v)) for k, v in dict(drift.get("psi") or {}).items())
+    return {"drift": psi, "drift_warn_above": float(drift.get("warn_above", 0.25))}
 
 
 STAGE_ORDER = ("ingest", "validate", "load", "score", "strategy", "allocate", "review", "publish")
@@ -911,6 +922,41 @@ def _holds_section(d: ReportData) -> str:
     return _section("holds", "Held by reason", bar_chart(bars, "held cases by reason"), chart=True)
 
 
+def _drift_section(d: ReportData) -> str:
+    """PSI per watched column against the champion's training data, with the threshold."""
+    if not d.drift:
+        return ""
+    limit = d.drift_warn_above
+
+    def status(v: float) -> str:
+        return "stable" if v < 0.1 else "moderate shift" if v <= limit else "DRIFT: check"
+
+    above = [name for name, v in d.drift if v > limit]
+    note = (
+        f"Above {limit:g} for {', '.join(above)}: the night ran with these scores; check the "
+        "night's files and consider retraining on recent history."
+        if above
+        else f"Nothing above {limit:g}."
+    )
+    bars = [
+        Bar(name, v, f"{v:.3f} ({status(v)})", "bad" if v > limit else "c-phone")
+        for name, v in d.drift
+    ]
+    table = _table(
+        ("column", "PSI", "reading"), ((n, f"{v:.3f}", status(v)) for n, v in d.drift), {1}
+    )
+    return _section(
+        "drift",
+        "Drift against the champion's training data",
+        f'<p class="muted">Population stability index of tonight\'s active cases against the '
+        f"training data of the champion, for the score (p_repay) and its main features: below "
+        f"0.1 stable, above {limit:g} a shift worth a look. {_e(note)}</p>",
+        bar_chart(bars, "population stability index per column"),
+        table,
+        chart=True,
+    )
+
+
 def _training_section(d: ReportData) -> str:
     if not d.training_deciles:
         note = "No training distribution to compare with: " + (
@@ -1120,6 +1166,7 @@ def render_report(d: ReportData) -> str:
             _collector_section(d),
             _score_section(d),
             _training_section(d),
+            _drift_section(d),
             _reject_section(d),
             _holds_section(d),
             _extensions_section(d),
