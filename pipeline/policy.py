@@ -39,6 +39,12 @@ class Policy:
     call_window: str = "08:00-22:00"  # cn-2026: no contact 22:00-08:00
     continuity_bonus: float = 0.10  # share of value added when a debtor stays with its collector
     rule_pack: str = "cn-2026"
+    # cn-2026: no contact with a debtor for this many days after a complaint (cooling-off).
+    cooling_off_days: int = 7
+    # R17-R18: wilful refusal (this many refusals noted) with a balance above this goes to legal
+    # review instead of another call.
+    legal_review_min_balance: float = 50000.0
+    legal_review_refusals: int = 2
 
     def channel(self, name: str) -> ChannelSettings:
         value: ChannelSettings = getattr(self, name)
@@ -107,6 +113,13 @@ def policy_from_mapping(raw: dict[str, Any]) -> Policy:
     if "continuity_bonus" in raw:
         changes["continuity_bonus"] = float(
             _check_number("continuity_bonus", raw["continuity_bonus"], minimum=0)
+        )
+    for key in ("cooling_off_days", "legal_review_refusals"):
+        if key in raw:
+            changes[key] = int(_check_number(key, raw[key], minimum=1, integer=True))
+    if "legal_review_min_balance" in raw:
+        changes["legal_review_min_balance"] = float(
+            _check_number("legal_review_min_balance", raw["legal_review_min_balance"], minimum=0)
         )
     if "call_window" in raw:
         changes["call_window"] = _check_window(raw["call_window"])

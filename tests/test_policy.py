@@ -36,6 +36,10 @@ def test_a_file_overrides_only_what_it_names(tmp_path: Path) -> None:
         ("rule_pack = 'eu'\n", "rule_pack"),
         ("call_window = '8-22'\n", "call_window"),
         ("letter_min_amount = \n", "not valid TOML"),
+        ("cooling_off_days = 0\n", "cooling_off_days"),
+        ("cooling_off_days = 1.5\n", "cooling_off_days"),
+        ("legal_review_min_balance = -1\n", "legal_review_min_balance"),
+        ("legal_review_refusals = 'two'\n", "legal_review_refusals"),
     ],
 )
 def test_a_bad_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
@@ -44,3 +48,17 @@ def test_a_bad_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
     with pytest.raises(PolicyError, match=named) as caught:
         load_policy(path)
     assert str(path) in str(caught.value)
+
+
+def test_strategy_settings_have_defaults_and_can_be_set(tmp_path: Path) -> None:
+    assert Policy().cooling_off_days == 7
+    assert Policy().legal_review_min_balance == 50000.0
+    assert Policy().legal_review_refusals == 2
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        "rule_pack = 'us-regf'\ncooling_off_days = 3\nlegal_review_min_balance = 20000\n",
+        encoding="utf-8",
+    )
+    policy = load_policy(path)
+    assert (policy.rule_pack, policy.cooling_off_days) == ("us-regf", 3)
+    assert policy.legal_review_min_balance == 20000.0
