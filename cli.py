@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -75,14 +76,35 @@ def _parse_date(value: str, option: str = "--date") -> date:
         raise UsageError(f"{option} {value!r}: expected a date like 2026-11-23") from None
 
 
-def _stage_printer(quiet: bool) -> Callable[[str, float], None]:
+NIGHT_STAGES = ("ingest", "validate", "load", "score", "strategy", "allocate", "review", "publish")
+
+
+def _stage_printer(
+    quiet: bool, run_id: str | None = None, status: Any = None
+) -> Callable[[str, float], None]:
+    """Each stage as it ends: a JSON line with the run id for a scheduler (``--quiet``), else a
+    tick on the terminal and, when it is one, the spinner moved on to the next stage."""
+
     def show(stage: str, seconds: float) -> None:
         if quiet:
-            print(json.dumps({"stage": stage, "seconds": round(seconds, 3)}), file=sys.stderr)
-        else:
-            err.print(f"  [green]✓[/] {stage:<10} {seconds:6.2f} s")
+            line = {"run_id": run_id, "stage": stage, "seconds": round(seconds, 3)}
+            print(json.dumps(line), file=sys.stderr)
+            return
+        err.print(f"  [green]✓[/] {stage:<10} {seconds:6.2f} s")
+        if status is not None and stage in NIGHT_STAGES[:-1]:
+            status.update(f"{NIGHT_STAGES[NIGHT_STAGES.index(stage) + 1]}…")
 
     return show
+
+
+@contextmanager
+def _progress(quiet: bool, first: str) -> Iterator[Any]:
+    """A spinner naming the stage at work, only for a person at a terminal (never in logs)."""
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    with err.status(f"{first}…") as status:
+        yield status
 
 
 @app.command()
@@ -108,21 +130,27 @@ def run(
 ) -> None:
     """Run one night: ingest, validate, load, score, decide, allocate and publish."""
     from pipeline.labels import check_lang
-    from pipeline.run import run_night
+    from pipeline.run import new_run_id, run_night
 
     def night() -> None:
         day = _parse_date(business_date)
         if policy is not None and not policy.exists():
             raise UsageError(f"--policy {policy}: no such file")
-        summary = run_night(
-            day,
-            input_dir,
-            out_dir,
-            resolve_home(home),
-            policy_path=policy,
-            on_stage=_stage_printer(quiet),
-            lang=check_lang(lang),
-        )
+        run_id = new_run_id(day)
+        if quiet:
+            start = {"run_id": run_id, "business_date": day.isoformat(), "event": "start"}
+            print(json.dumps(start), file=sys.stderr)
+        with _progress(quiet, NIGHT_STAGES[0]) as status:
+            summary = run_night(
+                day,
+                input_dir,
+                out_dir,
+                resolve_home(home),
+                policy_path=policy,
+                on_stage=_stage_printer(quiet, run_id, status),
+                lang=check_lang(lang),
+                run_id=run_id,
+            )
         _print_summary(summary.manifest, summary.out_dir, summary.warnings, quiet)
 
     _guard(night)
