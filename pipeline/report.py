@@ -819,7 +819,9 @@ def _glance(d: ReportData) -> str:
 def night_warnings(d: ReportData) -> list[str]:
     """The night's warnings: the run's own, score drift, caps reached."""
     found = list(d.warnings)
-    if d.psi is not None and d.psi >= 0.25:
+    if d.drift:
+        pass  # the champion's own drift watch ran: its warning, if any, is the run's own
+    elif d.psi is not None and d.psi >= 0.25:
         found.append(
             f"score drift: tonight's scores are distributed unlike the model's held-out night "
             f"(PSI {d.psi:.2f} ≥ 0.25); check the inputs, then retrain (caseflow train)"

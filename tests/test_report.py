@@ -573,3 +573,21 @@ def test_warnings_come_first_after_the_glance() -> None:
         reviewed_report(),
     )
     assert page.index('id="warnings"') < page.index('id="channels"')
+
+
+def test_the_models_drift_watch_replaces_the_decile_warning() -> None:
+    night, people, scores, bad, manifest = sample_night()
+    manifest["drift"] = {"against": "x", "warn_above": 0.25, "psi": {"p_repay": 0.31}}
+    manifest["warnings"] = ["drift: the population stability index is above 0.25 for p_repay"]
+    data = build_report_data(
+        manifest,
+        night,
+        people,
+        scores,  # type: ignore[arg-type]
+        bad,
+        sample_review(),
+    )
+    page = render_report(data)
+    assert data.psi is not None and data.psi > 0.25  # the deciles differ too...
+    assert "score drift" not in page  # ...but the night warns once, with the model's words
+    assert page.count("population stability index is above 0.25") == 1
