@@ -743,7 +743,7 @@ svg{display:block;max-width:100%;height:auto;font-size:12px}svg text{fill:#333}
 .c-phone{fill:#4e79a7}.c-visit{fill:#f28e2b}.c-letter{fill:#59a14f}.c-other{fill:#9c9c9c}
 .hist-all{fill:#c6d7ea}.hist-worked{fill:#2f5f8f}.bad{fill:#b5543c}
 .train{fill:#bab0ac}.tonight{fill:#af7aa1}.ext-worked{fill:#76b7b2}.ext-held{fill:#e15759}
-.chg{fill:#edc948}.rec{fill:#8cd17d}
+.chg{fill:#edc948}.rec{fill:#8cd17d}.held{fill:#9d7660}
 .glance{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 ul.warn{padding-left:20px}ul.warn li{margin:3px 0}
 details summary{cursor:pointer;color:#2f5f8f}
@@ -920,7 +920,7 @@ def _reject_section(d: ReportData) -> str:
 
 
 def _holds_section(d: ReportData) -> str:
-    bars = [Bar(reason, n, _count(n, "case")) for reason, n in d.held_by_reason]
+    bars = [Bar(reason, n, _count(n, "case"), "held") for reason, n in d.held_by_reason]
     return _section("holds", "Held by reason", bar_chart(bars, "held cases by reason"), chart=True)
 
 
