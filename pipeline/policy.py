@@ -38,6 +38,16 @@ class Policy:
     cycle_days: int = 30  # R1: a case cycle is one month
     call_window: str = "08:00-22:00"  # cn-2026: no contact 22:00-08:00
     continuity_bonus: float = 0.10  # share of value added when a debtor stays with its collector
+    # Share of a collector's daily capacity that debtors carried over from earlier in the cycle
+    # may fill (1.0: continuity whenever there is room; lower keeps room for new cases' first call).
+    continuity_limit: float = 1.0
+    # Fairness (R25): within a pool, the spread of expected value per unit of capacity between
+    # its collectors, fair up to one debtor: (highest, each leaving out its single best debtor,
+    # minus lowest) / the pool's mean. Pools above it are rebalanced by trading debtors.
+    fairness_max_spread: float = 0.25
+    # Nights up to this many cases are solved exactly (the LP, rounded); larger ones by the fast
+    # path (greedy at sampled LP prices), whose gap the LP dual bounds and the stats report.
+    exact_max_cases: int = 100_000
     rule_pack: str = "cn-2026"
     # cn-2026: no contact with a debtor for this many days after a complaint (cooling-off).
     cooling_off_days: int = 7
@@ -59,13 +69,24 @@ class Policy:
 RULE_PACKS = ("cn-2026", "us-regf")
 
 
-def _check_number(key: str, value: Any, *, minimum: float, integer: bool = False) -> float:
+def _check_number(
+    key: str,
+    value: Any,
+    *,
+    minimum: float,
+    integer: bool = False,
+    maximum: float | None = None,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PolicyError(f"policy key '{key}': expected a number, got {value!r}")
     if integer and not isinstance(value, int):
         raise PolicyError(f"policy key '{key}': expected a whole number, got {value!r}")
+    if value != value:  # NaN passes every comparison below
+        raise PolicyError(f"policy key '{key}': expected a number, got {value!r}")
     if value < minimum:
         raise PolicyError(f"policy key '{key}': must be at least {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise PolicyError(f"policy key '{key}': must be at most {maximum}, got {value!r}")
     return value
 
 
@@ -113,6 +134,18 @@ def policy_from_mapping(raw: dict[str, Any]) -> Policy:
     if "continuity_bonus" in raw:
         changes["continuity_bonus"] = float(
             _check_number("continuity_bonus", raw["continuity_bonus"], minimum=0)
+        )
+    if "continuity_limit" in raw:
+        changes["continuity_limit"] = float(
+            _check_number("continuity_limit", raw["continuity_limit"], minimum=0, maximum=1)
+        )
+    if "fairness_max_spread" in raw:
+        changes["fairness_max_spread"] = float(
+            _check_number("fairness_max_spread", raw["fairness_max_spread"], minimum=0)
+        )
+    if "exact_max_cases" in raw:
+        changes["exact_max_cases"] = int(
+            _check_number("exact_max_cases", raw["exact_max_cases"], minimum=0, integer=True)
         )
     for key in ("cooling_off_days", "legal_review_refusals"):
         if key in raw:

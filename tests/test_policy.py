@@ -62,3 +62,36 @@ def test_strategy_settings_have_defaults_and_can_be_set(tmp_path: Path) -> None:
     policy = load_policy(path)
     assert (policy.rule_pack, policy.cooling_off_days) == ("us-regf", 3)
     assert policy.legal_review_min_balance == 20000.0
+
+
+def test_allocation_settings_have_defaults_and_can_be_set(tmp_path: Path) -> None:
+    default = Policy()
+    assert (default.continuity_limit, default.fairness_max_spread) == (1.0, 0.25)
+    assert default.exact_max_cases == 100_000
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        "continuity_limit = 0.5\nfairness_max_spread = 0.4\nexact_max_cases = 5000\n",
+        encoding="utf-8",
+    )
+    policy = load_policy(path)
+    assert (policy.continuity_limit, policy.fairness_max_spread) == (0.5, 0.4)
+    assert policy.exact_max_cases == 5000
+    assert policy.digest() != default.digest()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("continuity_limit = 1.5\n", "at most 1"),
+        ("continuity_limit = -0.1\n", "at least 0"),
+        ("fairness_max_spread = nan\n", "expected a number"),
+        ("exact_max_cases = 1.5\n", "whole number"),
+        ("exact_max_cases = -1\n", "at least 0"),
+    ],
+)
+def test_a_bad_allocation_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=named) as caught:
+        load_policy(path)
+    assert text.split(" ")[0] in str(caught.value)
