@@ -15,6 +15,7 @@ from pipeline.allocate import OVER_CAPACITY, Allocation
 from pipeline.errors import CaseflowError
 from pipeline.masking import mask_card_expr, mask_id_expr
 from pipeline.policy import Policy
+from pipeline.rules import call_window
 from pipeline.strategy import action_for
 
 LETTER_NOT_ALLOWED = "letter not allowed for this case (R11-R13, R19)"
@@ -46,6 +47,9 @@ WORKLIST_COLUMNS = (
     "call_window",
     "return_date",
     "extension_due",
+    # the rule pack's limits for the work day on phone rows (pipeline/rules)
+    "attempts_allowed",
+    "connected_calls_allowed",
 )
 
 
@@ -119,7 +123,13 @@ def assemble(
             amount_owed=pl.col("balance").cast(pl.Float64),
             debtor_total_owed=pl.col("debtor_total_owed").cast(pl.Float64),
             call_window=pl.when(channel == "phone")
-            .then(pl.lit(policy.call_window))
+            .then(pl.lit(call_window(policy)))
+            .otherwise(None),
+            attempts_allowed=pl.when(channel == "phone")
+            .then(pl.col("attempts_allowed"))
+            .otherwise(None),
+            connected_calls_allowed=pl.when(channel == "phone")
+            .then(pl.col("connected_calls_allowed"))
             .otherwise(None),
         )
         .with_columns(mask_id_expr("id_number"), mask_card_expr("card_number"))

@@ -1,10 +1,12 @@
 """strategy: what each case MAY get (the rules) and what it SHOULD get (value).
 
-Rules first: a closed, disputed or legal case, a do-not-contact debtor or one with a promise not
-yet due is held with the reason. Then each channel's eligibility (phone needs a number; a visit
-needs an active visit collector covering the city; a letter needs more than the R11 threshold, an
-address that is the debtor's own (R12) and a verified debtor (R19)). Value decides among the
-channels that remain: p_repay x amount x channel effect - channel cost.
+Rules first (pipeline/rules: the decks' rules, then the pack in force, ``policy.rule_pack``): a
+closed, disputed or legal case, a do-not-contact debtor, one with a promise not yet due, one for
+legal review (R17-R18) or one a pack's cap or cooling-off bars is held with the rule's name. Then
+each channel's eligibility (phone needs a number; a visit needs an active visit collector covering
+the city; a letter needs more than the R11 threshold, an address that is the debtor's own (R12)
+and a verified debtor (R19)). Value decides among the channels that remain:
+p_repay x amount x channel effect - channel cost.
 
 Cases of one debtor (client_id, customer_id) share one decision: one channel, one collector.
 """
@@ -16,9 +18,11 @@ from datetime import date, timedelta
 import polars as pl
 
 from pipeline.policy import CHANNELS, Policy
+from pipeline.rules import apply_rules
+from pipeline.rules.base import CLOSED_STATUSES, letter_allowed
 
 RIGHT_PARTY = ("right_party", "promise_to_pay", "refused", "paid_claimed", "visit_met")
-CLOSED_STATUSES = ("paid", "settled", "returned", "disputed", "legal")
+__all__ = ["CLOSED_STATUSES", "RIGHT_PARTY", "action_for", "decide", "overdue_stage"]
 
 
 def overdue_stage(days: pl.Expr) -> pl.Expr:
@@ -54,27 +58,6 @@ def _case_flags(night: pl.DataFrame, business_date: date, policy: Policy) -> pl.
     )
 
 
-def _hold_reason(night: pl.DataFrame) -> pl.DataFrame:
-    """The reason a case is not worked tonight whatever the capacity (null: it may be worked)."""
-    person = night.group_by("debtor_key").agg(
-        pl.col("do_not_contact").any().alias("_debtor_dnc"),
-        pl.col("promise_pending").fill_null(False).any().alias("_debtor_promise"),
-    )
-    return (
-        night.join(person, on="debtor_key", how="left")
-        .with_columns(
-            hold_reason=pl.when(pl.col("status").is_in(CLOSED_STATUSES))
-            .then(pl.col("status"))
-            .when(pl.col("_debtor_dnc"))
-            .then(pl.lit("do-not-contact"))
-            .when(pl.col("_debtor_promise"))
-            .then(pl.lit("promise to pay not yet due"))
-            .otherwise(None)
-        )
-        .drop("_debtor_dnc", "_debtor_promise")
-    )
-
-
 def _eligibility(night: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     active = roster.filter(pl.col("active"))
     visit_cities = (
@@ -92,11 +75,7 @@ def _eligibility(night: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> p
         & (pl.col("verified") | pl.col("phone").is_null() | pl.col("phone_invalid")),
         # R11 amount threshold, R12 the address is the debtor's own (no returned mail),
         # R13 only open accounts (closed ones are held), R19 only after identity is verified.
-        can_letter=pl.lit(has["letter"])
-        & (pl.col("balance") > policy.letter_min_amount)
-        & pl.col("address").is_not_null()
-        & (pl.col("last_letter_outcome").fill_null("") != "mail_returned")
-        & pl.col("verified"),
+        can_letter=pl.lit(has["letter"]) & letter_allowed(policy),
     )
 
 
@@ -140,7 +119,7 @@ def decide(
     """
     cases = _case_flags(night, business_date, policy)
     cases = cases.join(scores, on=["client_id", "case_id"], how="left")
-    cases = _eligibility(_hold_reason(cases), roster, policy)
+    cases = _eligibility(apply_rules(cases, policy, business_date), roster, policy)
     workable = cases.filter(pl.col("hold_reason").is_null())
     debtors = _debtor_values(workable, policy)
     # A debtor no channel may reach: held; unverified ones say so (R19), the rest need tracing.
@@ -164,21 +143,30 @@ def decide(
     return cases, debtors
 
 
+TRACE = "trace: locate the debtor via relatives, colleagues, carriers (R4; R20: no collection talk)"
+INSTALMENT_PLAN = "promise broken: offer an instalment plan (R17)"
+
+
 def action_for(channel: pl.Expr) -> pl.Expr:
-    """The first thing to do with a case on the worklist (R19: verify before collecting)."""
+    """The first thing to do with a case on the worklist.
+
+    R19: an unverified debtor is only verified (or, when unreachable, traced), never collected
+    from; R4/R20: tracing through third parties only once the debtor cannot be reached; R17: a
+    broken promise (willing but unable) gets an instalment-plan offer.
+    """
     return (
         pl.when(channel == "letter")
         .then(pl.lit("send demand letter (registered mail)"))
+        .when((channel == "phone") & pl.col("third_party_allowed").fill_null(False))
+        .then(pl.lit(TRACE))
         .when(~pl.col("verified") & (channel == "phone"))
         .then(pl.lit("first call: verify identity"))
         .when(~pl.col("verified"))
         .then(pl.lit("visit: verify identity first"))
-        .when((channel == "phone") & pl.col("phone_invalid"))
-        .then(pl.lit("trace: locate debtor via contacts (R20: no collection talk)"))
         .when(pl.col("promise_due").fill_null(False))
         .then(pl.lit("promise due today: confirm payment"))
         .when(pl.col("promise_broken").fill_null(False))
-        .then(pl.lit("promise broken: follow up"))
+        .then(pl.lit(INSTALMENT_PLAN))
         .when(channel == "visit")
         .then(pl.lit("visit: collect (carry contract, plan form, note form)"))
         .otherwise(pl.lit("call: collect"))

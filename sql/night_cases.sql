@@ -1,6 +1,8 @@
 -- The night's book: every case still open at $business_date or closed tonight, with what the
 -- strategy needs: contact details, verification (R19), promises, complaints, and the collector
--- who worked the debtor earlier in the current cycle (continuity).
+-- who worked the debtor earlier in the current cycle (continuity), and what the rule packs count
+-- in the contact history (pipeline/rules): the night's worklist is worked the day after
+-- $business_date, so windows are counted back from that day.
 with
 
 snapshot as (
@@ -53,6 +55,40 @@ last_letter as (
     from notes
     where channel = 'letter'
     group by client_id, case_id
+),
+
+last_reach as (
+    select client_id, case_id, max(contacted_at) as last_right_party_at
+    from notes
+    where outcome in ('right_party', 'promise_to_pay', 'refused', 'paid_claimed', 'visit_met')
+    group by client_id, case_id
+),
+
+contact_counts as (
+    -- us-regf: call attempts in the 6 days before the work day (7 with it) and the last
+    -- telephone conversation; cn-2026: complaints (cooling-off) and the days since the debtor
+    -- was last reached on which calls failed (3 days unreachable opens third-party contact)
+    select
+        n.client_id,
+        n.case_id,
+        count(*) filter (
+            where n.channel = 'phone' and n.contacted_at >= $business_date - interval 5 day
+        ) as phone_attempts_6d,
+        max(cast(n.contacted_at as date)) filter (
+            where n.channel = 'phone'
+            and n.outcome in ('right_party', 'promise_to_pay', 'refused', 'paid_claimed')
+        ) as last_conversation_on,
+        max(cast(n.contacted_at as date)) filter (where n.complaint) as last_complaint_on,
+        count(distinct cast(n.contacted_at as date)) filter (
+            where n.channel = 'phone'
+            and n.outcome in ('no_answer', 'wrong_number', 'third_party')
+            and (r.last_right_party_at is null or n.contacted_at > r.last_right_party_at)
+        ) as failed_call_days,
+        count(*) filter (where n.outcome = 'refused') as refusals
+    from notes as n
+    left join last_reach as r
+        on n.client_id = r.client_id and n.case_id = r.case_id
+    group by n.client_id, n.case_id
 ),
 
 worked_by as (
@@ -111,7 +147,12 @@ final as (
         ll.last_letter_outcome,
         coalesce(ps.paid_recently, 0) as paid_recently,
         coalesce(w.collector_id, nb.collector_id) as previous_collector_id,
-        coalesce(w.worked_on, nb.worked_on) as previous_worked_on
+        coalesce(w.worked_on, nb.worked_on) as previous_worked_on,
+        coalesce(cc.phone_attempts_6d, 0) as phone_attempts_6d,
+        cc.last_conversation_on,
+        cc.last_complaint_on,
+        coalesce(cc.failed_call_days, 0) as failed_call_days,
+        coalesce(cc.refusals, 0) as refusals
     from snapshot as s
     inner join cases as c
         on s.client_id = c.client_id and s.case_id = c.case_id
@@ -129,6 +170,8 @@ final as (
         on s.client_id = nb.client_id and s.case_id = nb.case_id
     left join paid_since_promise as ps
         on s.client_id = ps.client_id and s.case_id = ps.case_id
+    left join contact_counts as cc
+        on s.client_id = cc.client_id and s.case_id = cc.case_id
     where s.status in ('active', 'disputed', 'legal')
         or pv.previous_status is null
         or pv.previous_status <> s.status

@@ -41,6 +41,11 @@ NIGHT_SCHEMA: dict[str, Any] = {
     "paid_recently": pl.Float64,
     "previous_collector_id": pl.Utf8,
     "previous_worked_on": pl.Date,
+    "phone_attempts_6d": pl.Int64,
+    "last_conversation_on": pl.Date,
+    "last_complaint_on": pl.Date,
+    "failed_call_days": pl.Int64,
+    "refusals": pl.Int64,
 }
 
 
@@ -78,6 +83,11 @@ def case(case_id: str, **overrides: Any) -> dict[str, Any]:
         "paid_recently": 0.0,
         "previous_collector_id": None,
         "previous_worked_on": None,
+        "phone_attempts_6d": 0,
+        "last_conversation_on": None,
+        "last_complaint_on": None,
+        "failed_call_days": 0,
+        "refusals": 0,
     }
     row.update(overrides)
     return row

@@ -1,0 +1,99 @@
+"""The decks' rules (DOMAIN.md), whatever the pack in force.
+
+- closed (paid, settled, returned: R13), disputed and legal cases are held with their status;
+- a do-not-contact debtor is held, all of their cases;
+- a debtor with a promise to pay not yet due is not chased;
+- R17-R18: wilful refusal (``legal_review_refusals`` refusals noted) with a debtor's balance above
+  ``legal_review_min_balance`` goes to legal review (a hold with its reason), not another call;
+- R20 (and R4): third parties may be contacted only to locate a debtor who cannot be reached;
+  ``third_party_allowed`` says when (no usable number, or the pack's test of unreachable);
+- R11-R13, R19: ``letter_allowed`` (used with the roster in strategy).
+- R16 (masking in field material) is applied where data leaves: pipeline.assemble and publish.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from pipeline.policy import Policy
+
+CLOSED_STATUSES = ("paid", "settled", "returned", "disputed", "legal")
+FAILED_CALL = ("no_answer", "wrong_number", "third_party")
+DO_NOT_CONTACT = "do-not-contact"
+PROMISE_PENDING = "promise to pay not yet due"
+LEGAL_REVIEW = "legal review (R17-R18): wilful refusal above the threshold"
+
+
+def hold(cases: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataFrame:
+    """Hold the cases where ``condition`` is true with ``reason``, unless already held."""
+    return cases.with_columns(
+        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
+        .then(pl.col("hold_reason"))
+        .when(condition.fill_null(False))
+        .then(pl.lit(reason))
+        .otherwise(None)
+    )
+
+
+def debtor_any(condition: pl.Expr) -> pl.Expr:
+    """True on every case of a debtor when it is true on any of them."""
+    return condition.fill_null(False).any().over("debtor_key")
+
+
+def consecutive_failed_calls(count: int) -> pl.Expr:
+    """The last ``count`` phone attempts all failed to reach the debtor."""
+    last = pl.col("last_phone_outcomes")
+    return (last.list.len().fill_null(0) >= count) & last.list.head(count).list.eval(
+        pl.element().is_in(FAILED_CALL)
+    ).list.all().fill_null(False)
+
+
+def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFrame:
+    """Hold reasons of the decks' rules, and the R20 gate for third-party contact."""
+    if "hold_reason" not in cases.columns:
+        cases = cases.with_columns(hold_reason=pl.lit(None, dtype=pl.Utf8))
+    cases = cases.with_columns(
+        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
+        .then(pl.col("hold_reason"))
+        .when(pl.col("status").is_in(CLOSED_STATUSES))
+        .then(pl.col("status"))
+        .otherwise(None)
+    )
+    cases = hold(cases, debtor_any(pl.col("do_not_contact")), DO_NOT_CONTACT)
+    cases = hold(cases, debtor_any(pl.col("promise_pending")), PROMISE_PENDING)
+    wilful = (pl.col("refusals") >= policy.legal_review_refusals).fill_null(False)
+    cases = hold(
+        cases,
+        debtor_any(wilful)
+        & (pl.col("balance").sum().over("debtor_key") > policy.legal_review_min_balance),
+        LEGAL_REVIEW,
+    )
+    no_number = pl.col("phone").is_null() | pl.col("phone_invalid").fill_null(False)
+    return cases.with_columns(third_party_allowed=debtor_any(no_number))
+
+
+def letter_allowed(policy: Policy) -> pl.Expr:
+    """R11 more than the threshold owed, R12 the address is the debtor's own (mail not
+    returned), R13 only open accounts (closed ones are held), R19 only after verification."""
+    return (
+        (pl.col("balance") > policy.letter_min_amount)
+        & pl.col("address").is_not_null()
+        & (pl.col("last_letter_outcome").fill_null("") != "mail_returned")
+        & pl.col("verified")
+        & ~pl.col("status").is_in(CLOSED_STATUSES)
+    )
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def narrower_window(first: str, second: str) -> str:
+    """The hours inside both 'HH:MM-HH:MM' windows (the later start, the earlier end)."""
+    (a_start, a_end), (b_start, b_end) = first.split("-"), second.split("-")
+    start = a_start if _minutes(a_start) >= _minutes(b_start) else b_start
+    end = a_end if _minutes(a_end) <= _minutes(b_end) else b_end
+    return f"{start}-{end}"
