@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The model registry: list, show, compare and promote versions.")
 app.add_typer(models_app, name="models")
+policy_app = typer.Typer(help="The policy in force: show the effective settings, check a file.")
+app.add_typer(policy_app, name="policy")
 
 # soft_wrap: a message is one line however narrow the terminal, so scripts can grep it.
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -411,6 +413,40 @@ def models_compare(
             return
         for line in result.lines():
             out.print(line, markup=False)
+
+    _guard(do)
+
+
+@policy_app.command("show")
+def policy_show(
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="A policy file (default HOME/policy.toml when present)."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Print the effective policy as TOML: the defaults with what the policy file overrides."""
+    from pipeline.policy import load_policy, policy_toml
+
+    def do() -> None:
+        path = policy if policy is not None else resolve_home(home) / "policy.toml"
+        if policy is not None and not policy.is_file():
+            raise UsageError(f"--policy {policy}: no such file")
+        print(policy_toml(load_policy(path)), end="")
+
+    _guard(do)
+
+
+@policy_app.command("check")
+def policy_check(
+    file: Annotated[Path, typer.Argument(help="The policy file (TOML) to check.")],
+) -> None:
+    """Check a policy FILE: exit 0 when valid, 2 naming the key and what is wrong."""
+    from pipeline.policy import check_policy_file
+
+    def do() -> None:
+        found = check_policy_file(file)
+        out.print(f"{file}: valid (rule pack {found.rule_pack})", markup=False)
 
     _guard(do)
 

@@ -5,17 +5,17 @@ debt collection in it: give it a frame, the name of a binary target column, the 
 categorical feature columns, and it returns a calibrated classifier and its evaluation on rows it
 did not learn from::
 
-    from sklearn.datasets import load_breast_cancer
     import polars as pl
+    from sklearn.datasets import load_breast_cancer
     from models.learner import fit_and_evaluate
 
-    data = load_breast_cancer(as_frame=True).frame
-    frame = pl.from_pandas(data)
-    model, evaluation = fit_and_evaluate(
-        frame, "target", numeric=[c for c in frame.columns if c != "target"]
-    )
+    data = load_breast_cancer()
+    names = list(data.feature_names)
+    frame = pl.DataFrame(data.data, schema=names).with_columns(pl.Series("benign", data.target))
+    model, evaluation = fit_and_evaluate(frame, "benign", numeric=names)
     evaluation.model["roc_auc"], evaluation.baseline["roc_auc"]   # both about 0.99
-    model.probability(frame)                                       # P(target == 1) per row
+    model.probability(frame)                                       # P(benign == 1) per row
+    print("\n".join(evaluation.summary()))
 
 The recipe:
 
@@ -82,15 +82,21 @@ MAX_CATEGORIES = 250  # HistGradientBoosting's limit is 255 bins per feature
 IMPORTANCE_ROWS = 50_000  # permutation importance on at most this many hold-out rows
 SEGMENT_LEVELS = 30  # AUC per segment for at most this many values of a column
 
-# scikit-learn's defaults, seeded; early stopping (on a seeded 10% of the training rows) only
-# when there are more than 10,000 of them, as scikit-learn's "auto" does.
+# Robust on most tables without tuning: a modest learning rate, mid-sized trees, and early
+# stopping on a seeded 15% of the training rows (at most 500 trees). Measured here: on smooth,
+# near-linear signals scikit-learn's plain defaults (100 trees of 31 leaves, no early stopping
+# below 10,000 rows) overfit and lose 0.01-0.02 of ROC AUC to the logistic baseline; these stay
+# within 0.005 of it, and match it on the breast-cancer data. Callers with grouped or
+# time-ordered rows pass their own (caseflow's repayment model: models.estimator).
 DEFAULT_PARAMS: dict[str, Any] = {
-    "learning_rate": 0.1,
-    "max_iter": 200,
-    "max_leaf_nodes": 31,
+    "learning_rate": 0.05,
+    "max_iter": 500,
+    "max_leaf_nodes": 15,
     "min_samples_leaf": 20,
-    "l2_regularization": 0.0,
-    "early_stopping": "auto",
+    "l2_regularization": 1.0,
+    "early_stopping": True,
+    "validation_fraction": 0.15,
+    "n_iter_no_change": 20,
     "random_state": SEED,
 }
 BASELINE_C = 1.0
@@ -521,7 +527,7 @@ def fit_and_evaluate(
         that of the classifier fitted on the training rows).
     threads: OpenMP and BLAS threads while fitting (None: the libraries' default). One by
         default: on a busy machine, spinning OpenMP threads make small fits many times slower
-        (measured here: 2.5 s against 97 s for the breast-cancer example above).
+        (measured here: 3 s against 97 s for the breast-cancer example above).
 
     Returns (the calibrated classifier, its Evaluation). Raises LearnerError on a frame that
     cannot make a model (a missing column, a target without two classes, an empty split).

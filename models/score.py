@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -56,7 +57,7 @@ class Scores:
         """The night's drift warning (PSI above models.drift.PSI_WARN), or None."""
         return drift_module.drift_warning(self.drift)
 
-    def drift_record(self) -> dict[str, object]:
+    def drift_record(self) -> dict[str, Any]:
         """The manifest's ``drift``: PSI per column, the threshold and what is above it."""
         return {
             "against": None

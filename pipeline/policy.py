@@ -166,6 +166,31 @@ def policy_from_mapping(raw: dict[str, Any]) -> Policy:
     return replace(default, **changes)
 
 
+def policy_toml(policy: Policy) -> str:
+    """The policy as a TOML file that loads back to the same policy (`caseflow policy show`)."""
+    lines: list[str] = []
+    tables: list[str] = []
+    for name, value in asdict(policy).items():
+        if isinstance(value, dict):
+            tables += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+        else:
+            lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines + tables) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return repr(value)
+
+
+def check_policy_file(path: Path) -> Policy:
+    """The policy in ``path``, which must exist (`caseflow policy check`)."""
+    if not path.is_file():
+        raise PolicyError(f"{path}: no such policy file")
+    return load_policy(path)
+
+
 def load_policy(path: Path | None) -> Policy:
     """The policy in ``path``, or the defaults when ``path`` is None or does not exist."""
     if path is None or not path.exists():

@@ -388,7 +388,7 @@ def test_the_champion_scores_every_case_of_the_night(
     assert np.allclose(joined["expected_recovery"], joined["p_repay"] * joined["balance"])
     factors = frame.get_column("reasons").str.count_matches("; ") + 1
     assert factors.max() == 3 and (factors >= 1).all()  # up to three, at least one
-    assert (factors == 3).mean() > 0.9
+    assert (factors == 3).sum() > 0.9 * factors.len()
 
 
 def test_reasons_name_the_factors_that_move_the_score(
@@ -739,7 +739,7 @@ def test_a_collectors_reason_holds_when_the_fact_changes(
     scored = model_scores(night, loaded)[0].with_row_index("row")
     first = scored.get_column("reasons").str.split("; ").list.first()
     checked = 0
-    changes = {
+    changes: dict[str, dict[str, float | None]] = {
         "broken promise": {
             "promises_made": 0,
             "promises_kept": 0,
