@@ -95,3 +95,35 @@ def test_a_bad_allocation_setting_is_named(tmp_path: Path, text: str, named: str
     with pytest.raises(PolicyError, match=named) as caught:
         load_policy(path)
     assert text.split(" ")[0] in str(caught.value)
+
+
+def test_policy_show_prints_a_file_that_loads_back_to_the_effective_policy(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    path = tmp_path / "policy.toml"
+    path.write_text("rule_pack = 'us-regf'\n[visit]\ncost = 150\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["policy", "show", "--policy", str(path)])
+    assert result.exit_code == 0, result.output
+    shown = tmp_path / "shown.toml"
+    shown.write_text(result.output, encoding="utf-8")
+    assert load_policy(shown) == load_policy(path)
+    assert 'rule_pack = "us-regf"' in result.output
+
+
+def test_policy_check_exits_0_when_valid_and_2_naming_the_key(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text("cooling_off_days = 5\n", encoding="utf-8")
+    bad.write_text("legal_review_min_balance = 'high'\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["policy", "check", str(good)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["policy", "check", str(bad)])
+    assert result.exit_code == 2
+    assert "legal_review_min_balance" in result.output
+    result = CliRunner().invoke(app, ["policy", "check", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2
