@@ -61,6 +61,8 @@ STORED_WORKLIST_COLUMNS = (
     "call_window",
     "return_date",
     "extension_due",
+    "attempts_allowed",
+    "connected_calls_allowed",
 )
 ROSTER_COLUMNS = ("collector_id", "name", "team", "channel", "cities", "daily_capacity", "active")
 NOTES_ONLY = "the last collection notes (no earlier night was published)"

@@ -163,6 +163,9 @@ ALTER TABLE allocations ADD COLUMN IF NOT EXISTS reasons VARCHAR;
 ALTER TABLE allocations ADD COLUMN IF NOT EXISTS call_window VARCHAR;
 ALTER TABLE allocations ADD COLUMN IF NOT EXISTS return_date DATE;
 ALTER TABLE allocations ADD COLUMN IF NOT EXISTS extension_due BOOLEAN;
+-- The rule pack's limits a phone row carried (pipeline/rules).
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS attempts_allowed INTEGER;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS connected_calls_allowed INTEGER;
 
 ALTER TABLE holds ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
 ALTER TABLE holds ADD COLUMN IF NOT EXISTS detail VARCHAR;

@@ -61,6 +61,8 @@ WORKLIST_SCHEMA: dict[str, Any] = {
     "call_window": pl.Utf8,
     "return_date": pl.Date,
     "extension_due": pl.Boolean,
+    "attempts_allowed": pl.Int32,
+    "connected_calls_allowed": pl.Int32,
 }
 HOLD_SCHEMA: dict[str, Any] = {
     "client_id": pl.Utf8,
@@ -129,6 +131,8 @@ def work(collector_id: str, rank: int, case_id: str, **overrides: Any) -> dict[s
         "call_window": "08:00-22:00",
         "return_date": TONIGHT + timedelta(days=70),
         "extension_due": False,
+        "attempts_allowed": 6,
+        "connected_calls_allowed": 3,
     }
     row.update(overrides)
     return row
