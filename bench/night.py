@@ -175,11 +175,15 @@ def rows_written(out_dir: Path) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
+def machine(load_before: float) -> dict[str, Any]:
+    """The machine, and how busy it was: on 2 cores a load above ~1 before the run means other
+    work shared the CPUs and every time in the line is inflated."""
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     return {
         "nproc": os.cpu_count(),
         "memory_gb": round(pages / 2**30, 1),
+        "load_before": load_before,
+        "load_after": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
     }
@@ -323,6 +327,7 @@ def main() -> None:
         f"({facts['make_seconds']} s to make)"
     )
     models = trained_models(args.world) if args.model else None
+    load_before = round(os.getloadavg()[0], 2)  # 1-minute load average as the night starts
     work = world.root / "run"
     result: dict[str, Any] = {
         "cases": facts["cases"],
@@ -355,7 +360,7 @@ def main() -> None:
         "make_seconds": facts["make_seconds"],
         "input_bytes": facts["bytes"],
     }
-    result["machine"] = machine()
+    result["machine"] = machine(load_before)
     result["bench_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(result, ensure_ascii=False), flush=True)
 
