@@ -55,6 +55,10 @@ def _case_flags(night: pl.DataFrame, business_date: date, policy: Policy) -> pl.
         & (pl.col("paid_recently") <= 0),
         extension_due=(pl.col("return_date") >= bd) & (pl.col("return_date") <= bd + notice),
         cycle=((bd - pl.col("handover_date")).dt.total_days() // policy.cycle_days).cast(pl.Int32),
+        # R1: a cycle is checked weekly; week 1 is the cycle's first seven days
+        cycle_week=(
+            (bd - pl.col("handover_date")).dt.total_days() % policy.cycle_days // 7 + 1
+        ).cast(pl.Int32),
     )
 
 

@@ -76,6 +76,29 @@ def test_do_not_contact_holds_every_case_of_the_debtor(policy: Policy) -> None:
     assert (_hold(frames, "A"), _hold(frames, "B")) == (base.DO_NOT_CONTACT, base.DO_NOT_CONTACT)
 
 
+def test_a_case_past_its_return_date_is_returned_and_leaves_the_worklists() -> None:
+    _, frames = _night(
+        case("A", return_date=_day(1)), case("B", return_date=TONIGHT, customer_id="D2")
+    )
+    assert _hold(frames, "A") == "returned"
+    assert frames.worklists.get_column("case_id").to_list() == ["B"]
+    assert _row(frames, "B")["extension_due"]
+
+
+def test_promises_not_chased_before_due_then_due_then_broken() -> None:
+    _, frames = _night(
+        case("A", customer_id="D1", last_promise_date=_day(-1)),
+        case("B", customer_id="D2", last_promise_date=TONIGHT),
+        case("C", customer_id="D3", last_promise_date=_day(1)),
+        case("D", customer_id="D4", last_promise_date=_day(1), paid_recently=500.0),
+        team=PHONES,
+    )
+    assert _hold(frames, "A") == base.PROMISE_PENDING
+    assert _row(frames, "B")["action"] == "promise due today: confirm payment"
+    assert _row(frames, "C")["action"].startswith("promise broken")
+    assert _row(frames, "D")["action"] == "call: collect"
+
+
 def test_r11_a_900_yuan_case_never_gets_a_letter() -> None:
     letters_only = roster(collector("L1", "letter"))
     _, frames = _night(case("A", balance=900.0), case("B", balance=1500.0), team=letters_only)

@@ -119,3 +119,14 @@ def test_an_unverified_debtor_is_visited_only_when_no_phone_can_reach_them() -> 
     assert not _case(cases, "A")["can_visit"]
     assert _case(cases, "B")["can_visit"]
     assert _case(cases, "C")["can_visit"]
+
+
+def test_r1_each_case_has_its_cycle_and_week() -> None:
+    cases, _ = _decide(
+        case("A", handover_date=TONIGHT),
+        case("B", handover_date=TONIGHT - timedelta(days=13)),
+        case("C", handover_date=TONIGHT - timedelta(days=29)),
+        case("D", handover_date=TONIGHT - timedelta(days=30)),
+    )
+    got = cases.sort("case_id").select("cycle", "cycle_week").rows()
+    assert got == [(0, 1), (0, 2), (0, 5), (1, 1)]

@@ -1,6 +1,7 @@
 """The decks' rules (DOMAIN.md), whatever the pack in force.
 
-- closed (paid, settled, returned: R13), disputed and legal cases are held with their status;
+- closed (paid, settled, returned: R13), disputed and legal cases are held with their status, and
+  a case past its return date as returned (R1: it leaves the worklists);
 - a do-not-contact debtor is held, all of their cases;
 - a debtor with a promise to pay not yet due is not chased;
 - R17-R18: wilful refusal (``legal_review_refusals`` refusals noted) with a debtor's balance above
@@ -59,6 +60,10 @@ def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFr
         .then(pl.col("hold_reason"))
         .when(pl.col("status").is_in(CLOSED_STATUSES))
         .then(pl.col("status"))
+        # R1/R13: past its return date a case goes back to the client, even before the
+        # snapshot marks it (sql/snapshot_cases.sql)
+        .when(pl.col("return_date") < pl.lit(business_date))
+        .then(pl.lit("returned"))
         .otherwise(None)
     )
     cases = hold(cases, debtor_any(pl.col("do_not_contact")), DO_NOT_CONTACT)
