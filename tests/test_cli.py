@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,9 +17,11 @@ from typer.testing import CliRunner
 
 from cli import app
 from pipeline.locking import home_lock
+from tests.nights import night
 
 ROOT = Path(__file__).resolve().parent.parent
 INCOMING = ROOT / "data" / "samples" / "incoming" / "2026-11-23"
+TONIGHT = date(2026, 11, 23)
 
 
 def _run(tmp_path: Path, *extra: str, home: Path | None = None) -> tuple[int, str]:
@@ -96,3 +104,101 @@ def test_load_backfills_a_night_and_reports_its_rejects(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "6 files read" in result.output and "15 rejects" in result.output
+
+
+CASEFLOW = Path(sys.executable).parent / "caseflow"
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_second_run_beside_a_running_one_exits_at_once_naming_it_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    """Two real processes: the first is stopped (SIGSTOP) while it holds the home, mid-night."""
+    home, folder = tmp_path / "home", tmp_path / "in"
+    night(TONIGHT, 60).write(folder)
+    command = [str(CASEFLOW), "run", "--date", TONIGHT.isoformat(), "--input", str(folder)]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    first = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "out1"), "--home", str(home)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        env=env,
+    )
+    try:
+        assert first.stderr is not None
+        for line in first.stderr:
+            if "✓" in line and "ingest" in line:
+                first.send_signal(signal.SIGSTOP)  # holds the lock, the night half done
+                break
+        before = _files(home)
+        started = time.perf_counter()
+        second = subprocess.run(
+            [*command, "--out", str(tmp_path / "out2"), "--home", str(home)],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        waited = time.perf_counter() - started
+        assert _files(home) == before  # it changed nothing: no copy, no archive, no warehouse
+        assert not (tmp_path / "out2").exists()
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=120) == 0  # and the first night goes on to the end
+    assert second.returncode == 1, second.stderr
+    message = second.stderr
+    assert str(home / "caseflow.lock") in message
+    assert f"pid {first.pid} (caseflow run --date {TONIGHT.isoformat()}" in message
+    assert "Traceback" not in message + second.stdout
+    assert waited < 60  # it did not wait for the lock (the holder was stopped)
+    assert (tmp_path / "out1" / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("value", ["2026-13-01", "2026-02-30", "23/11/2026", "tonight", ""])
+def test_an_unknown_date_is_bad_usage_naming_the_value(tmp_path: Path, value: str) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--date",
+            value,
+            "--input",
+            str(INCOMING),
+            "--out",
+            str(tmp_path / "out"),
+            "--home",
+            str(tmp_path / "home"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"--date {value!r}: expected a date like 2026-11-23" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "home").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_missing_input_folder_is_bad_usage(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "--date",
+            "2026-11-23",
+            "--input",
+            str(tmp_path / "nowhere"),
+            "--out",
+            str(tmp_path / "out"),
+            "--home",
+            str(tmp_path / "home"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "nowhere: no such folder" in result.output
+    assert not (tmp_path / "home").exists()
