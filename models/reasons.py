@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from models.evaluate import Probabilities
 from models.features import DAYS_CAP, FEATURE_NAMES
 from models.learner import CalibratedClassifier, Matrix
 
@@ -151,19 +152,27 @@ class Explainer:
             result[f] = distance[list(cols)].sum(axis=0)
         return result
 
-    def explain(self, model: CalibratedClassifier, x: Matrix, top: int = TOP) -> Explanation:
-        """The ``top`` largest measured effects of each case (see the module docstring)."""
+    def explain(
+        self,
+        model: CalibratedClassifier,
+        x: Matrix,
+        top: int = TOP,
+        p: Probabilities | None = None,
+    ) -> Explanation:
+        """The ``top`` largest measured effects of each case (see the module docstring);
+        ``p``: the model's probabilities of ``x`` when the caller has them already."""
         n = x.shape[0]
+        p = model.probability_of(x) if p is None else p
         factors = np.full((top, n), -1, dtype=np.int32)
         effects = np.zeros((top, n))
         for start in range(0, n, CHUNK):
             part = slice(start, min(start + CHUNK, n))
-            f, e = self._explain_chunk(model, x[part], top)
+            f, e = self._explain_chunk(model, x[part], p[part], top)
             factors[:, part], effects[:, part] = f, e
         return Explanation(factors, effects)
 
     def _explain_chunk(
-        self, model: CalibratedClassifier, x: Matrix, top: int
+        self, model: CalibratedClassifier, x: Matrix, p: Probabilities, top: int
     ) -> tuple[npt.NDArray[np.int32], Matrix]:
         m, width = x.shape
         screen = self.standing_out(x)
@@ -171,8 +180,10 @@ class Explainer:
         candidates = _largest(screen.copy(), k)  # k x m
         ranked = np.take_along_axis(screen, candidates.astype(np.intp), axis=0)
         candidates = np.where(ranked > 0, candidates, -1)
-        reset = np.empty((k, m, width))
-        reset[:] = x
+        # columns-major (width x slots x cases), so the stacked matrix below is column-major
+        # like ``x``: each column is one contiguous run for the estimator's preprocessing
+        reset = np.empty((width, k, m))
+        reset[:] = x.T[:, None, :]
         reference = np.asarray(self.reference)
         for slot in range(k):
             for f in np.unique(candidates[slot]):
@@ -180,9 +191,8 @@ class Explainer:
                     continue
                 rows = candidates[slot] == f
                 for j in self.factors[int(f)][1]:
-                    reset[slot, rows, j] = reference[j]
-        p = model.probability_of(x)
-        p_reset = model.probability_of(reset.reshape(k * m, width)).reshape(k, m)
+                    reset[j, slot, rows] = reference[j]
+        p_reset = model.probability_of(reset.reshape(width, k * m).T).reshape(k, m)
         effect = np.where(candidates >= 0, p[None, :] - p_reset, 0.0)
         effect = np.where(np.abs(effect) > MIN_EFFECT, effect, 0.0)
         order = np.argsort(-np.abs(effect), axis=0, kind="stable")[:top]
@@ -194,9 +204,11 @@ class Explainer:
             picked_effect = np.vstack([picked_effect, np.zeros((top - k, m))])
         return picked, picked_effect
 
-    def reasons(self, model: CalibratedClassifier, x: Matrix) -> pl.Series:
+    def reasons(
+        self, model: CalibratedClassifier, x: Matrix, p: Probabilities | None = None
+    ) -> pl.Series:
         """The top factors of each case as one text, e.g. "2 broken promises (-); ..."."""
-        explanation = self.explain(model, x)
+        explanation = self.explain(model, x, p=p)
         phrases = dict(PHRASES)
         if "product" in model.encoder.categorical:
             words = _category(model.encoder.category_names("product"))

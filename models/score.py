@@ -112,7 +112,7 @@ def _model_scores(
         pl.col("case_id").cast(pl.Utf8),
         p,
         (p * pl.col("balance").cast(pl.Float64)).alias("expected_recovery"),
-        loaded.explainer.reasons(model, x),
+        loaded.explainer.reasons(model, x, probability),
     )
     # like with like: the training rows are cases active on their night
     active = rows.get_column("status").eq("active").fill_null(False).to_numpy()
