@@ -264,6 +264,10 @@ def run_caseflow(
         # Python start, imports, warehouse open and the final checkpoint: outside every stage
         "outside_stages_seconds": round(child.seconds - sum(stages.values()), 2),
         "cases_per_second": round(world.facts["cases"] / child.seconds),
+        # the score stage: tonight's features, the model's (or R6's) p_repay and the reasons
+        "score_cases_per_second": round(night["counts"].get("book", 0) / stages["score"])
+        if stages.get("score")
+        else None,
         "peak_rss_mb": round(child.peak_rss_mb),
         **night,
     }
