@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,14 @@ def test_an_older_warehouse_gains_the_new_columns_and_tables(tmp_path: Path) -> 
     assert con.execute("select count(*) from allocations").fetchall()[0][0] == 1
     tables = {r[0] for r in con.execute("show tables").fetchall()}
     assert {"decisions", "changes", "scorecards", "night_rosters", "night_reviews"} <= tables
+
+
+def test_the_warehouse_keeps_every_column_a_worklist_shows() -> None:
+    """A column added to the worklists must be kept too, or `caseflow export` cannot show it."""
+    from pipeline.assemble import WORKLIST_COLUMNS
+    from pipeline.review import STORED_WORKLIST_COLUMNS
+
+    assert set(WORKLIST_COLUMNS) <= set(STORED_WORKLIST_COLUMNS)
+    schema = warehouse.sql_text("schema")
+    for column in WORKLIST_COLUMNS:
+        assert re.search(rf"\b{column}\b", schema), f"allocations has no column {column}"
