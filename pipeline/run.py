@@ -327,13 +327,28 @@ def _open_warehouse(home: Path) -> duckdb.DuckDBPyConnection:
         ) from None
 
 
+# How DuckDB and the OS word a storage failure (DuckDB raises it as an IO error, or as a failed
+# commit when the disk fills while the write-ahead log is written), and what it means.
+_STORAGE_REASONS = {
+    "no space left on device": "the disk is full",
+    "disk quota exceeded": "the disk is full",
+    "read-only file system": "the file system is read-only",
+    "permission denied": "permission denied",
+}
+
+
 def _storage_failure(exc: BaseException, home: Path) -> CaseflowError | None:
     """A DuckDB or OS error writing the warehouse, as a message; None for any other error."""
-    if isinstance(exc, CaseflowError) or not isinstance(exc, duckdb.IOException | OSError):
+    if isinstance(exc, CaseflowError) or not isinstance(exc, duckdb.Error | OSError):
+        return None
+    text = str(exc).lower()
+    reason = next((why for words, why in _STORAGE_REASONS.items() if words in text), None)
+    if reason is None and not isinstance(exc, duckdb.IOException | OSError):
         return None
     return CaseflowError(
-        f"the warehouse in {home} could not be written ({scrub_error(str(exc))}); the night "
-        "was rolled back: the warehouse and the nights published before are as they were"
+        f"the warehouse in {home} could not be written: {reason or scrub_error(str(exc))}; "
+        "the night was rolled back: the warehouse and the nights published before are as they "
+        "were"
     )
 
 
