@@ -73,13 +73,19 @@ class Comparison:
         a, b = self.a, self.b
         width = max(len(a), len(b), 9) + 2
         ma, mb = self.metrics[a], self.metrics[b]
+        segment_rows = [
+            (f"ROC AUC {column} {s['value']} ({s['rows']:,})", s["a"], s["b"])
+            for column, rows in self.segments.items()
+            for s in rows
+        ]
+        first = max([28, *(len(label) + 2 for label, _, _ in segment_rows)])
 
         def row(label: str, va: float | None, vb: float | None, digits: int = 3) -> str:
             def cell(v: float | None) -> str:
                 return ("n/a" if v is None else f"{v:.{digits}f}").ljust(width)
 
             diff = "" if va is None or vb is None else f"{vb - va:+.{digits}f}"
-            return f"  {label:<28}{cell(va)}{cell(vb)}{diff}"
+            return f"  {label.ljust(first)}{cell(va)}{cell(vb)}{diff}"
 
         mark = {v: " (champion)" if v == self.champion else "" for v in (a, b)}
         rate = self.payers / max(self.rows, 1)
@@ -87,7 +93,7 @@ class Comparison:
             f"A = {a}{mark[a]}, B = {b}{mark[b]}",
             f"same hold-out: {self.rows:,} case-nights of {', '.join(self.nights)} "
             f"({self.payers:,} payers, {rate:.1%}), held out from both versions' recipes",
-            f"  {'':<28}{'A'.ljust(width)}{'B'.ljust(width)}B - A",
+            f"  {''.ljust(first)}{'A'.ljust(width)}{'B'.ljust(width)}B - A",
             row("ROC AUC", ma["roc_auc"], mb["roc_auc"]),
             row("PR AUC", ma["pr_auc"], mb["pr_auc"]),
             row("Brier", ma["brier"], mb["brier"], 4),
@@ -96,10 +102,7 @@ class Comparison:
             row("calibration error", self.calibration[a], self.calibration[b]),
             row("mean p (observed " + f"{rate:.3f})", ma["mean_p"], mb["mean_p"]),
         ]
-        for column, rows in self.segments.items():
-            for s in rows:
-                label = f"ROC AUC {column} {s['value']} ({s['rows']:,})"
-                lines.append(row(label[:27], s["a"], s["b"]))
+        lines += [row(label, va, vb) for label, va, vb in segment_rows]
         lines.append(self.verdict())
         return lines
 

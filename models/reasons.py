@@ -1,7 +1,8 @@
 """Reason codes: the top factors behind a case's score, in plain words, and faithful.
 
-A factor is one feature (or a few that move together: days overdue and the overdue stage). Its
-effect on a case is measured, not guessed: the case is scored again with that factor set to
+A factor is one feature, or a few that describe one fact together (days overdue and the overdue
+stage; the payment history; the promises made, kept, broken and due). Its effect on a case is
+measured, not guessed: the case is scored again with that factor set to
 the typical value of the training rows (the median; the most common product), and
 
     effect = p_repay(case) - p_repay(case with the factor at its typical value).
@@ -41,9 +42,10 @@ Phrase = Callable[[pl.Expr], pl.Expr]
 
 # The repayment model's factors. Features that describe one fact together move together (a
 # payment 10 days ago is also a payment within 30 and 90 days; every promise is kept, broken or
-# still due), so a factor is reset whole and told in one phrase: "no payment for 120 days",
-# "2 promises to pay: 2 broken". The others stand alone.
+# still due; the balance is mostly principal), so a factor is reset whole and told in one
+# phrase: "no payment for 120 days", "2 promises to pay: 2 broken". The others stand alone.
 _GROUPS: dict[str, tuple[str, ...]] = {
+    "amount": ("balance", "principal"),
     "days_overdue": ("days_overdue", "overdue_stage"),
     "payments": (
         "days_since_last_payment",
@@ -467,8 +469,7 @@ def _single(name: str, words: Phrase) -> pl.Expr:
 
 
 PHRASES: dict[str, pl.Expr] = {
-    "balance": _single("balance", _yuan("balance ")),
-    "principal": _single("principal", _yuan("principal ")),
+    "amount": _single("balance", _yuan("owes ")),
     "days_overdue": _single("days_overdue", _overdue),
     "days_since_handover": _single("days_since_handover", _in_days("handed over ", " ago")),
     "days_to_return": _single("days_to_return", _to_return),

@@ -203,8 +203,11 @@ class Registry:
         _write_atomically(self.path, text.encode("utf-8"))
 
     def next_version(self, data_to: str) -> str:
-        """``v<sequence>-<last night seen>``, e.g. ``v003-20261116``: unique and sortable."""
-        return f"v{len(self._read()['versions']) + 1:03d}-{data_to.replace('-', '')}"
+        """``v<sequence>-<last night seen>``, e.g. ``v003-2026-11-16``: unique and sortable.
+
+        The date keeps its dashes: ``003-20261116`` would read as a phone number to the
+        masking of error messages (``pipeline.masking.scrub_text``) and be starred out."""
+        return f"v{len(self._read()['versions']) + 1:03d}-{data_to}"
 
     def save_files(
         self,

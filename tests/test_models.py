@@ -665,6 +665,7 @@ def test_a_tampered_model_file_is_refused_with_a_clear_message(
         result = runner.invoke(app, ["models", *args, *home])
         assert result.exit_code == 1, result.output
         assert "SHA-256" in result.output and "changed after training" in result.output
+        assert f"model {second}:" in result.output  # named in full, not masked as a number
         assert "Traceback" not in result.output
     shown = runner.invoke(app, ["models", "show", second, *home])
     assert shown.exit_code == 0 and "REFUSED" in shown.output
