@@ -330,7 +330,10 @@ def build_report_data(
 def _drift(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest's drift (see models.score.Scores.drift_record) as ReportData fields."""
     drift = manifest.get("drift") or {}
-    psi = tuple((str(k), float(v)) for k, v in dict(drift.get("psi") or {}).items())
+    # The score first, then the most shifted: the same order whether the manifest is tonight's
+    # or read back from the warehouse (where JSON keys come sorted).
+    items = ((str(k), float(v)) for k, v in dict(drift.get("psi") or {}).items())
+    psi = tuple(sorted(items, key=lambda kv: (kv[0] != "p_repay", -kv[1], kv[0])))
     return {"drift": psi, "drift_warn_above": float(drift.get("warn_above", 0.25))}
 
 

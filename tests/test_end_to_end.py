@@ -152,3 +152,52 @@ def test_the_report_and_manifest_are_there(night: NightSummary) -> None:
         csv.reader(io.StringIO((night.out_dir / "holds.csv").read_text(encoding="utf-8-sig")))
     )
     assert rows[0][:4] == ["client_id", "case_id", "customer_id", "reason"]
+
+
+def test_the_outputs_of_issue_6_are_there_and_add_up(night: NightSummary) -> None:
+    out = night.out_dir
+    for name in ("changes.csv", "scorecards.csv", "visits.csv", "visits.xlsx"):
+        assert (out / name).is_file(), name
+    assert sorted((out / "teams").glob("*.xlsx")), "a workbook per team"
+    visits = _csv(out / "visits.csv")
+    worked_visits = _worklists(out).filter(pl.col("channel") == "visit")
+    assert visits.height == worked_visits.height > 0
+    per_client = _csv(out / "letters_by_client.csv")
+    letters = _csv(out / "letters.csv")
+    assert per_client.get_column("letters").cast(pl.Int64).sum() == letters.height
+    cards = _csv(out / "scorecards.csv")
+    assert (
+        cards.get_column("cases_allocated").cast(pl.Int64).sum()
+        >= night.manifest["counts"]["worked"]
+    )
+    changes = _csv(out / "changes.csv")
+    assert {"new case", "closed"} <= set(changes.get_column("change"))
+    assert changes.get_column("reason").null_count() == 0
+
+
+def test_the_day_after_answers_from_the_warehouse(night: NightSummary, tmp_path: Path) -> None:
+    from pipeline.explain import explain_case
+    from pipeline.export import export_night
+    from pipeline.rebuild import rebuild_report
+
+    home = night.out_dir.parent.parent / "home"
+    con = _warehouse(night)
+    latest = con.execute(
+        "select run_id from runs where business_date = ? order by finished_at desc limit 1",
+        [TONIGHT],
+    ).fetchall()[0][0]
+    con.close()
+    page = rebuild_report(home, TONIGHT)  # of the latest run of the date (a re-run may follow)
+    assert f"run {latest}" in page
+    published = (night.out_dir / "report.html").read_text(encoding="utf-8")
+    if f"run {night.run_id}" in page:
+        assert page == published
+    for section in ("glance", "warnings", "training", "changes", "scorecards", "extensions"):
+        assert f'<section id="{section}"' in page, section
+    exported = export_night(home, TONIGHT, tmp_path, "csv")
+    for name in exported.files:
+        assert (tmp_path / name).read_bytes() == (night.out_dir / name).read_bytes(), name
+    # A rejected row of a case the warehouse knew from an earlier night: both are told.
+    text = explain_case(home, "EA0000022", TONIGHT).text()
+    assert "id_number broke id_number_invalid" in text
+    assert "the night used the case as an earlier file gave it" in text and "score:" in text
