@@ -469,21 +469,22 @@ def ingest(
     (a mapping says when and as what, for the message: ``"2026-11-16 as cases.csv"``)."""
     earlier = dict(known) if isinstance(known, Mapping) else {}
     seen = set(known)
+    tonight: dict[str, str] = {}
     files: list[ReceivedFile] = []
     parts: dict[str, list[pl.DataFrame]] = {}
     for path in _night_files(input_dir):
         data = path.read_bytes()
         digest = sha256_of(data)
         if digest in seen:
-            when = f" on {earlier[digest]}" if digest in earlier else ""
-            files.append(
-                ReceivedFile(
-                    path.name, digest, None, "duplicate", 0, "", f"received before{when}: skipped"
-                )
-            )
+            if digest in tonight:
+                why = f"the same bytes as {tonight[digest]}, read tonight: skipped"
+            else:
+                why = f"received before{f' on {earlier[digest]}' if digest in earlier else ''}"
+                why += ": skipped"
+            files.append(ReceivedFile(path.name, digest, None, "duplicate", 0, "", why))
             continue
         seen.add(digest)
-        earlier[digest] = f"tonight as {path.name}"
+        tonight[digest] = path.name
         stored = str(archive(data, path.name, digest, home, business_date))
         try:
             kind, frame, encoding = read_file(data, path.name)

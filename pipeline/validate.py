@@ -210,7 +210,9 @@ def _schema_failures(
         ).unique(maintain_order=True)
         parts = [
             _failure_rows(
-                raw.with_row_index("_index").filter(pl.col("_index").is_in(group["_index"])),
+                raw.with_row_index("_index").filter(
+                    pl.col("_index").is_in(group["_index"].implode())
+                ),
                 kind,
                 column,
                 rule,
