@@ -17,12 +17,14 @@ the rules and caps that shaped the night, the first actions, the files received 
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from pipeline.assemble import NightFrames
@@ -127,6 +129,9 @@ class ReportData:
     extensions_by_client: tuple[tuple[str, int, int], ...] = ()  # client, worked, held
     training_deciles: tuple[float, ...] = ()  # lowest p_repay per held-out decile, best first
     tonight_deciles: tuple[int, ...] = ()  # tonight's book in those deciles, best first
+    # Tonight's active cases against the training distribution: (bin, training %, tonight %).
+    training_bins: tuple[tuple[str, float, float], ...] = ()
+    training_source: str = ""
     psi: float | None = None  # population stability of tonight's scores against training
     changes_compared_with: str = ""
     changes: tuple[tuple[str, int, int], ...] = ()  # change, cases, debtors
@@ -411,6 +416,44 @@ def _rules(decisions: pl.DataFrame, holds: pl.DataFrame) -> tuple[tuple[str, str
     return tuple(rows)
 
 
+def _against_training(
+    review: NightReview, active: pl.Series, lowest: Sequence[float], deciles: Sequence[int]
+) -> tuple[tuple[tuple[str, float, float], ...], float | None, str]:
+    """(bins, PSI, what they come from): the champion's training distribution of p_repay when
+    its card holds one (models.drift's bins: the same PSI as the night's drift watch), else the
+    deciles of the model's held-out night."""
+    reference = review.score_reference
+    if reference:
+        edges, shares = list(reference["edges"]), list(reference["shares"])
+        p = active.cast(pl.Float64).to_numpy()
+        present = p[~np.isnan(p)]
+        binned = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side="left")
+        counts = [*np.bincount(binned, minlength=len(edges) + 1).tolist(), int(np.isnan(p).sum())]
+        total = max(sum(counts), 1)
+        labels = [f"p ≤ {edges[0]:.1%}"] if edges else ["all"]
+        labels += [f"{lo:.1%} < p ≤ {hi:.1%}" for lo, hi in itertools.pairwise(edges)]
+        labels += [f"p > {edges[-1]:.1%}"] if edges else []
+        labels += ["no score"]
+        rows = [
+            (label, share * 100, n / total * 100)
+            for label, share, n in zip(labels, shares, counts, strict=True)
+            if share or n
+        ]
+        psi = sum(
+            (max(n / total, 1e-4) - max(e, 1e-4)) * math.log(max(n / total, 1e-4) / max(e, 1e-4))
+            for e, n in zip(shares, counts, strict=True)
+        )
+        return tuple(reversed(rows)), round(psi, 4), "the champion's training data"
+    if not lowest:
+        return (), None, ""
+    total = sum(deciles) or 1
+    rows = [
+        (f"decile {i + 1} (p ≥ {low:.1%})", 10.0, n / total * 100)
+        for i, (low, n) in enumerate(zip(lowest, deciles, strict=True))
+    ]
+    return tuple(rows), population_stability(deciles), "the model's held-out night"
+
+
 def _caps(collectors: Sequence[CollectorLoad]) -> tuple[str, ...]:
     full = [c for c in collectors if c.capacity and c.cases >= c.capacity]
     with_capacity = [c for c in collectors if c.capacity]
@@ -451,6 +494,7 @@ def _review_fields(review: NightReview, collectors: Sequence[CollectorLoad]) -> 
     # The model was judged on active cases: compare tonight's active cases with them.
     active = review.decisions.filter(pl.col("status") == "active").get_column("p_repay")
     tonight = decile_counts(active, lowest)
+    bins, psi, source = _against_training(review, active, lowest, tonight)
     cards = tuple(
         ScorecardRow(
             collector_id=str(r["collector_id"]),
@@ -473,7 +517,9 @@ def _review_fields(review: NightReview, collectors: Sequence[CollectorLoad]) -> 
     return {
         "training_deciles": tuple(lowest),
         "tonight_deciles": tonight,
-        "psi": population_stability(tonight) if lowest else None,
+        "training_bins": bins,
+        "training_source": source,
+        "psi": psi,
         "changes_compared_with": review.compared_with,
         "changes": tuple(change_rows),
         "change_reasons": tuple((str(c), str(k), int(n)) for c, k, n in reasons),
@@ -963,7 +1009,7 @@ def _drift_section(d: ReportData) -> str:
 
 
 def _training_section(d: ReportData) -> str:
-    if not d.training_deciles:
+    if not d.training_bins:
         note = "No training distribution to compare with: " + (
             "tonight is ranked by the R6 rule."
             if d.method == "rule"
@@ -976,33 +1022,30 @@ def _training_section(d: ReportData) -> str:
             _empty("tonight's scores by training decile"),
             chart=True,
         )
-    total = sum(d.tonight_deciles) or 1
-    labels, texts = [], []
-    for i, lowest in enumerate(d.training_deciles):
-        labels.append(f"decile {i + 1} (p ≥ {lowest:.1%})")
-        texts.append(f"10% in training, {d.tonight_deciles[i] / total:.1%} tonight")
-    shares = [n / total * 100 for n in d.tonight_deciles]
+    labels = [label for label, _, _ in d.training_bins]
+    texts = [f"{a:.1f}% in training, {b:.1f}% tonight" for _, a, b in d.training_bins]
     psi = "" if d.psi is None else f" Population stability index {d.psi:.3f}"
     verdict = (
         ""
         if d.psi is None
         else " (stable)."
         if d.psi < 0.10
-        else " (some drift)."
+        else " (a moderate shift)."
         if d.psi < 0.25
-        else " (drift: see the warnings)."
+        else " (a shift: see the warnings)."
     )
     return _section(
         "training",
         "Scores tonight against training",
-        f'<p class="muted">Each decile of the model\'s held-out night holds a tenth of its cases; '
-        f"tonight's {total:,} active cases should spread the same way.{_e(psi)}{_e(verdict)}</p>",
+        f'<p class="muted">The share of cases in each score band, in {_e(d.training_source)} '
+        f"and among tonight's {sum(d.tonight_deciles) or d.worked:,} active cases: the bars "
+        f"should match.{_e(psi)}{_e(verdict)}</p>",
         paired_chart(
             labels,
-            [10.0] * len(labels),
-            shares,
-            "share of cases per training score decile",
-            ("held-out night", "tonight"),
+            [a for _, a, _ in d.training_bins],
+            [b for _, _, b in d.training_bins],
+            "share of cases per training score band",
+            ("training", "tonight"),
             ("train", "tonight"),
             texts,
         ),

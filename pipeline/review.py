@@ -78,6 +78,9 @@ class NightReview:
     compared_with: str  # "the night of 2026-11-22", or NOTES_ONLY
     cycle_start: date
     training_deciles: tuple[float, ...] | None  # lowest p_repay of each held-out decile
+    # The champion's training distribution of p_repay (card.json drift_reference): bin edges
+    # and shares, the last share for missing values; preferred to the deciles when present.
+    score_reference: dict[str, Any] | None = None
 
 
 def previous_night(con: duckdb.DuckDBPyConnection, business_date: date) -> date | None:
@@ -114,6 +117,23 @@ def training_deciles(home: Path, version: str | None) -> tuple[float, ...] | Non
         return None
 
 
+def score_reference(home: Path, version: str | None) -> dict[str, Any] | None:
+    """The champion's training distribution of p_repay (its card's drift reference), or None."""
+    if version is None:
+        return None
+    card = home / "models" / version / "card.json"
+    try:
+        found = json.loads(card.read_text(encoding="utf-8"))["drift_reference"]["columns"]
+        ref = found["p_repay"]
+        edges = [float(e) for e in ref["edges"]]
+        shares = [float(x) for x in ref["shares"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if len(shares) != len(edges) + 2:  # a bin per edge, one above the last, one for missing
+        return None
+    return {"edges": edges, "shares": shares}
+
+
 def review_night(
     con: duckdb.DuckDBPyConnection,
     home: Path,
@@ -136,6 +156,7 @@ def review_night(
         compared_with=NOTES_ONLY if before is None else f"the night of {before.isoformat()}",
         cycle_start=cycle_start(business_date, policy.cycle_days),
         training_deciles=training_deciles(home, model_version),
+        score_reference=score_reference(home, model_version),
     )
 
 
@@ -216,4 +237,5 @@ def load_review(
         compared_with=compared_with,
         cycle_start=start,
         training_deciles=training_deciles(home, model_version),
+        score_reference=score_reference(home, model_version),
     )

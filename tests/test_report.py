@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import polars as pl
+import pytest
 
 from pipeline.assemble import WORKLIST_COLUMNS, NightFrames
 from pipeline.report import (
@@ -595,3 +596,23 @@ def test_the_models_drift_watch_replaces_the_decile_warning() -> None:
     assert data.psi is not None and data.psi > 0.25  # the deciles differ too...
     assert "score drift" not in page  # ...but the night warns once, with the model's words
     assert page.count("population stability index is above 0.25") == 1
+
+
+def test_tonight_is_compared_with_the_champions_training_distribution_when_known() -> None:
+    import numpy as np
+
+    from models.drift import psi
+
+    reference = {"edges": [0.1, 0.3, 0.5], "shares": [0.25, 0.25, 0.25, 0.25, 0.0]}
+    data = reviewed_report(score_reference=reference)
+    assert data.training_source == "the champion's training data"
+    # Active cases: p 0.81, 0.42, 0.10, 0.6, 0.05 and K7's 0.5; the highest band first.
+    assert [(label, round(b, 1)) for label, _, b in data.training_bins] == [
+        ("p > 50.0%", 33.3),
+        ("30.0% < p ≤ 50.0%", 33.3),
+        ("10.0% < p ≤ 30.0%", 0.0),
+        ("p ≤ 10.0%", 33.3),
+    ]
+    active = np.array([0.81, 0.42, 0.10, 0.6, 0.05, 0.5])
+    assert data.psi == pytest.approx(psi(reference, active), abs=1e-3)
+    assert "the champion&#x27;s training data" in render_report(data)
