@@ -228,7 +228,8 @@ def train(
         with home_lock(where):
             con = warehouse.connect(where)
             try:
-                result = train_model(con, where, as_of=day, config=config)
+                with _progress(False, "training the model on the warehouse history"):
+                    result = train_model(con, where, as_of=day, config=config)
             finally:
                 con.close()
         out.print(result.summary())
