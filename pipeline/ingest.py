@@ -473,7 +473,12 @@ def ingest(
     files: list[ReceivedFile] = []
     parts: dict[str, list[pl.DataFrame]] = {}
     for path in _night_files(input_dir):
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # unreadable now (permissions, still being written): not kept
+            why = f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
+            files.append(ReceivedFile(path.name, "", None, "refused", 0, "", why))
+            continue
         digest = sha256_of(data)
         if digest in seen:
             if digest in tonight:

@@ -16,6 +16,7 @@ must not BEGIN or COMMIT themselves; ``pipeline.load.transaction`` joins the nig
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 import uuid
@@ -48,7 +49,7 @@ from pipeline.publish import (
 )
 from pipeline.report import build_report_data
 from pipeline.review import NightReview, record_review, review_night, stored_worklists
-from pipeline.safety import check_free_space, keep_last_good
+from pipeline.safety import check_free_space, describe_os_error, keep_last_good
 from pipeline.strategy import decide
 from pipeline.validate import Validated, validate
 
@@ -335,20 +336,29 @@ _STORAGE_REASONS = {
     "read-only file system": "the file system is read-only",
     "permission denied": "permission denied",
 }
+_STORAGE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, getattr(errno, "EDQUOT", errno.ENOSPC)}
+)
 
 
 def _storage_failure(exc: BaseException, home: Path) -> CaseflowError | None:
-    """A DuckDB or OS error writing the warehouse, as a message; None for any other error."""
-    if isinstance(exc, CaseflowError) or not isinstance(exc, duckdb.Error | OSError):
+    """A full, read-only or forbidden disk under the warehouse (DuckDB's words) or under a file
+    the night writes (the OS's), as a message; None for any other error."""
+    rolled_back = (
+        "the night was rolled back: the warehouse and the nights published before are as they were"
+    )
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+        where = exc.filename or "a file of the night"
+        return CaseflowError(f"{where}: {describe_os_error(exc)}; {rolled_back}")
+    if isinstance(exc, CaseflowError) or not isinstance(exc, duckdb.Error):
         return None
     text = str(exc).lower()
     reason = next((why for words, why in _STORAGE_REASONS.items() if words in text), None)
-    if reason is None and not isinstance(exc, duckdb.IOException | OSError):
+    if reason is None and not isinstance(exc, duckdb.IOException):
         return None
     return CaseflowError(
         f"the warehouse in {home} could not be written: {reason or scrub_error(str(exc))}; "
-        "the night was rolled back: the warehouse and the nights published before are as they "
-        "were"
+        + rolled_back
     )
 
 
