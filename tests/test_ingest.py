@@ -218,3 +218,81 @@ def test_utf16_is_refused_with_advice(tmp_path: Path) -> None:
     _write(tmp_path / "in", "payments.csv", f"{HEADER_EN}\n".encode("utf-16"))
     (received,) = _ingest(tmp_path / "in", tmp_path / "home").files
     assert received.status == "refused" and "UTF-16" in (received.message or "")
+
+
+def test_a_line_in_no_known_encoding_is_flagged_on_its_row_and_the_others_are_read(
+    tmp_path: Path,
+) -> None:
+    data = (
+        f"{HEADER_EN}\n".encode()
+        + b"P1,C1,EASTBANK,2026-11-20,10\n"
+        + b"P2,C2,EAST\xff\xfe\xfd,2026-11-20,10\n"
+        + "P3,C3,东方银行,2026-11-20,10\n".encode("gb18030")
+    )
+    _write(tmp_path / "in", "payments.csv", data)
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    assert result.files[0].status == "read"
+    table = result.tables["payments"]
+    assert table.select("payment_id", "_row").rows() == [("P1", 2), ("P2", 3), ("P3", 4)]
+    shapes = table.get_column("_shape").to_list()
+    assert shapes[0] is None and shapes[2] is None
+    assert shapes[1] == "bytes in no known encoding (neither UTF-8 nor GB18030) on line 3"
+
+
+def test_a_file_mostly_in_another_encoding_is_refused_whole(tmp_path: Path) -> None:
+    good = "".join(f"P{i},C{i},E,2026-11-20,10\n" for i in range(2)).encode()
+    data = f"{HEADER_EN}\n".encode() + good + b"P9,C9,\xff\x80,2026-11-20,10\n" * 3
+    _write(tmp_path / "in", "payments.csv", data)
+    (received,) = _ingest(tmp_path / "in", tmp_path / "home").files
+    assert received.status == "refused" and "GB18030" in (received.message or "")
+
+
+def test_a_quote_left_open_names_the_lines_it_swallowed(tmp_path: Path) -> None:
+    data = f'{HEADER_EN}\nP1,"C1,EASTBANK,2026-11-20,10\nP2,C2,EASTBANK,2026-11-20,10\n'.encode()
+    _write(tmp_path / "in", "payments.csv", data)
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.get_column("_shape").to_list() == [
+        "2 fields, header has 5; a quote left open runs over file lines 2-3"
+    ]
+
+
+def test_a_zip_bomb_is_refused_before_it_is_unpacked(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr("xl/worksheets/sheet1.xml", b"\0" * (600 * 2**20))
+    _write(tmp_path / "in", "cases.xlsx", buffer.getvalue())
+    (received,) = _ingest(tmp_path / "in", tmp_path / "home").files
+    assert received.status == "refused" and "zip bomb" in (received.message or "")
+
+
+def test_a_file_that_cannot_be_read_is_refused_and_the_others_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path / "in", "payments_a.csv", f"{HEADER_EN}\nP1,C1,E,2026-11-20,10\n".encode())
+    _write(tmp_path / "in", "payments_b.csv", f"{HEADER_EN}\nP2,C2,E,2026-11-20,10\n".encode())
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.name == "payments_a.csv":
+            raise PermissionError(13, "Permission denied")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    result = _ingest(tmp_path / "in", tmp_path / "home")
+    assert [(f.name, f.status) for f in result.files] == [
+        ("payments_a.csv", "refused"),
+        ("payments_b.csv", "read"),
+    ]
+    assert result.files[0].message == "payments_a.csv: cannot be read (Permission denied)"
+
+
+def test_the_same_bytes_twice_in_one_night_are_read_once(tmp_path: Path) -> None:
+    data = f"{HEADER_EN}\nP1,C1,E,2026-11-20,10\n".encode()
+    _write(tmp_path / "in", "payments.csv", data)
+    _write(tmp_path / "in", "payments_copy.csv", data)
+    files = _ingest(tmp_path / "in", tmp_path / "home").files
+    assert [f.status for f in files] == ["read", "duplicate"]
+    assert files[1].message == "the same bytes as payments.csv, read tonight: skipped"
