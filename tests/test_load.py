@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from pipeline import warehouse
-from pipeline.load import load
+from pipeline.load import begin, commit, load, rollback, transaction
 
 NIGHT1 = date(2026, 11, 16)
 NIGHT2 = date(2026, 11, 23)
@@ -154,3 +154,40 @@ def test_a_failure_leaves_the_warehouse_as_it_was(con: duckdb.DuckDBPyConnection
     assert con.execute("select count(*) from cases").fetchone() == (1,)
     assert con.execute("select count(*) from received_files").fetchone() == (1,)
     assert snapshot(con, NIGHT2) == {}
+
+
+def _refusal(name: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "file": [name],
+            "row": [0],
+            "kind": [None],
+            "column": ["(file)"],
+            "rule": ["file_refused"],
+            "value": [f"{name}: is empty: no header row"],
+        },
+        schema=NO_REJECTS.schema,
+    )
+
+
+def test_a_file_refused_again_on_a_rerun_is_listed_once(con: duckdb.DuckDBPyConnection) -> None:
+    refused = File("cases_bad.csv", "s9", None, "refused", 0, "")
+    for _ in range(3):
+        load(con, {}, _refusal("cases_bad.csv"), [refused], NIGHT1)
+    assert con.execute("select count(*) from rejects").fetchone() == (1,)
+
+
+def test_a_load_inside_the_nights_transaction_commits_or_rolls_back_with_it(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    begin(con)
+    load(con, {"cases": cases(("A", 500.0, "D1"))}, NO_REJECTS, [File("c1.csv", "s1")], NIGHT1)
+    rollback(con)
+    assert con.execute("select count(*) from cases").fetchone() == (0,)
+    assert con.execute("select count(*) from received_files").fetchone() == (0,)
+    begin(con)
+    load(con, {"cases": cases(("A", 500.0, "D1"))}, NO_REJECTS, [File("c1.csv", "s1")], NIGHT1)
+    with transaction(con):  # joins the night's: no second BEGIN
+        con.execute("delete from case_snapshots where case_id = 'nothing'")
+    commit(con)
+    assert con.execute("select count(*) from cases").fetchone() == (1,)

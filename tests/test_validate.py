@@ -210,3 +210,25 @@ def test_arbitrary_values_never_crash_and_every_row_is_kept_or_rejected(
     rejected = set(checked.rejects.get_column("row"))
     assert kept | rejected == set(frame.get_column("_row"))
     assert not kept & rejected
+
+
+def test_the_same_case_in_two_files_of_a_night_keeps_the_later_and_names_it() -> None:
+    first = cases_table({}, {"amount_owed": "100"})
+    later = cases_table({"amount_owed": "999"}, {"amount_owed": "lots"}).with_columns(
+        pl.lit("cases_z.csv").alias("_file")
+    )
+    checked = validate({"cases": pl.concat([first, later])}, TONIGHT)
+    good = checked.frames["cases"].select("case_id", "amount_owed", "_file").sort("case_id")
+    # C1: the later row replaces the earlier; C2: the later row is bad, so the earlier stays
+    assert good.rows() == [("C1", 999.0, "cases_z.csv"), ("C2", 100.0, "cases.csv")]
+    assert sorted(checked.rejects.select("file", "row", "rule", "value").rows()) == [
+        ("cases.csv", 2, "superseded", "by cases_z.csv row 2"),
+        ("cases_z.csv", 3, "unreadable_number", "lots"),
+    ]
+
+
+def test_a_huge_amount_is_rejected_not_left_to_fail_the_load() -> None:
+    frame = cases_table({"amount_owed": "62220202001122334"}, {})
+    assert rules(frame) == [(2, "amount_owed", "out_of_range")]
+    value = validate({"cases": frame}, TONIGHT).rejects.get_column("value").item()
+    assert "62220202001122334" not in value
