@@ -96,7 +96,7 @@ def line_chart(
     diagonal: bool = True,
     top: float = 1.0,
 ) -> str:
-    """Lines on a unit square (y scaled to ``top``): (label, CSS class, [(x, y), ...])."""
+    """Lines on a square, both axes from 0 to ``top``: (label, CSS class, [(x, y), ...])."""
     parts = [
         f'<rect x="{_L}" y="{_T}" width="{_P}" height="{_P}" class="frame"/>',
         f'<text x="{_L + _P / 2}" y="{_T + _P + 32}" text-anchor="middle">{_e(x_label)}</text>',
@@ -105,14 +105,15 @@ def line_chart(
     ]
     for q in (0.0, 0.5, 1.0):
         parts.append(
-            f'<text x="{_L + q * _P:.1f}" y="{_T + _P + 14}" text-anchor="middle">{q:g}</text>'
+            f'<text x="{_L + q * _P:.1f}" y="{_T + _P + 14}" text-anchor="middle">'
+            f"{q * top:.2g}</text>"
             f'<text x="{_L - 4}" y="{_T + (1 - q) * _P + 4:.1f}" text-anchor="end">'
             f"{q * top:.2g}</text>"
         )
     if diagonal:
         parts.append(f'<polyline points="{_xy(0, 0)} {_xy(1, 1)}" class="diag"/>')
     for i, (label, css, points) in enumerate(lines):
-        path = " ".join(_xy(float(x), min(float(y) / top, 1.0)) for x, y in points)
+        path = " ".join(_xy(min(float(x) / top, 1.0), min(float(y) / top, 1.0)) for x, y in points)
         parts.append(f'<polyline points="{path}" class="{_e(css)}"><title>{_e(label)}</title>')
         parts.append("</polyline>")
         y = _T + 8 + 16 * i
@@ -282,8 +283,7 @@ def render_html(card: dict[str, Any]) -> str:
     top = max(top, max(b["mean_p"] for n, _ in SERIES for b in cal[n]["bins"]))
     scale = min(1.0, max(0.05, round(top * 1.15 + 0.005, 2)))
     calibration = [
-        (n, css, [(b["mean_p"] / scale, b["observed_rate"]) for b in cal[n]["bins"]])
-        for n, css in SERIES
+        (n, css, [(b["mean_p"], b["observed_rate"]) for b in cal[n]["bins"]]) for n, css in SERIES
     ]
     meta = (
         f"trained {card['created_at']} · model file sha256 {card.get('sha256', '')[:16]}… · "
@@ -312,7 +312,7 @@ def render_html(card: dict[str, Any]) -> str:
         f"{_e(window['known_by'])}), {data['payers']:,} payers "
         f"({_pct(data['positive_rate'])}); training data sha256 <code>{_e(data['sha256'])}"
         "</code>.</p>"
-        f"<p>Judged out of time: {_e(check['method'])}. Held-out nights "
+        f"<p>Judged {_e(check['method'])}. Held-out nights "
         f"{_e(', '.join(check['nights']))}: {check['rows']:,} case-nights, {check['payers']:,} "
         f"payers; the recipe was trained on {check['training_rows']:,} case-nights of "
         f"{_e(check['training_nights'][0])} to {_e(check['training_nights'][-1])}.</p></section>",
@@ -325,8 +325,8 @@ def render_html(card: dict[str, Any]) -> str:
         + line_chart(
             calibration,
             "calibration: observed pay rate against predicted, ten equal groups",
-            f"predicted (0 to {scale:g})",
-            f"observed (0 to {scale:g})",
+            "mean predicted probability",
+            "observed pay rate",
             top=scale,
         )
         + "</div></section>",

@@ -149,6 +149,8 @@ def compare(con: duckdb.DuckDBPyConnection, home: Path, a: str, b: str) -> Compa
     for column in SEGMENTS:
         values = data.rows.get_column(column).cast(pl.Utf8).fill_null("(missing)").to_numpy()
         table = evaluate.segments(y, scores, values)
+        if column == "stage":  # M0 ... M7+ in their own order
+            table.sort(key=lambda s: str(s["value"]))
         segments[column] = [
             {
                 "value": s["value"],

@@ -314,6 +314,11 @@ def _card(
             "params": {"C": BASELINE_C},
         },
         **{k: v for k, v in evaluation.to_dict().items() if k not in ("target", "positive")},
+        # stages read best in their own order, M0 ... M7+ (products: most cases first)
+        "segments": {
+            column: sorted(rows, key=lambda s: s["value"]) if column == "stage" else rows
+            for column, rows in evaluation.segments.items()
+        },
         "reasons": " ".join((reasons.__doc__ or "").split()),
         "drift_reference": {"psi_warn": drift.PSI_WARN, "columns": drift_reference},
         "seed": SEED,
