@@ -1,13 +1,15 @@
 """Where a night's time goes, from a py-spy recording: the project's functions by seconds.
 
-    py-spy record -r 10 -f raw -o night.txt -- .venv/bin/python .venv/bin/caseflow run --quiet ...
+    py-spy record --idle -r 10 -f raw -o night.txt -- .venv/bin/python .venv/bin/caseflow run ...
     .venv/bin/python bench/hotspots.py night.txt --rate 10 [--top 25]
 
 py-spy's raw format is one line per distinct stack, ``frame;frame;...;frame count``, each frame
 ``function (file:line)``. Every sample is charged to the deepest frame of the project (pipeline/,
 models/, cli.py) on its stack: the project function responsible for the time, whether it spends
 it itself or in polars, DuckDB, pandera or xlsxwriter below it (``own``); ``total`` counts every
-sample with the function anywhere on the stack. Seconds are samples / rate. Prints one JSON object.
+sample with the function anywhere on the stack. Seconds are samples / rate. Record with ``--idle``:
+without it py-spy drops the samples where the main thread waits for polars' or DuckDB's worker
+threads, which is most of a night. Prints one JSON object.
 """
 
 from __future__ import annotations
