@@ -41,10 +41,11 @@ SHAPE_COLUMN = "_shape"
 # How a ``_shape`` text begins when the row's bytes were in no known encoding (validate's rule
 # ``undecodable_text``; any other ``_shape`` is ``wrong_field_count``).
 UNDECODABLE = "bytes in no known encoding"
-# A workbook is a zip: refuse one that would unpack to more than this, or that is packed so
-# tightly it can only be a zip bomb (real sheets compress 5-50 times).
+# A workbook is a zip: refuse one that would unpack to more than this, or to more than 64 MiB
+# packed so tightly it can only be a zip bomb (real sheets compress 5-50 times).
 XLSX_MAX_UNPACKED = 4 * 2**30
 XLSX_MAX_RATIO = 500
+XLSX_RATIO_FROM = 64 * 2**20
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -265,7 +266,8 @@ def _check_zip(data: bytes, name: str) -> None:
         ) from None
     unpacked = sum(m.file_size for m in members)
     packed = sum(m.compress_size for m in members)
-    if unpacked > XLSX_MAX_UNPACKED or unpacked > XLSX_MAX_RATIO * max(packed, 2**20):
+    bomb = unpacked > XLSX_RATIO_FROM and unpacked > XLSX_MAX_RATIO * packed
+    if unpacked > XLSX_MAX_UNPACKED or bomb:
         raise InputFileError(
             name,
             f"would unpack to {unpacked // 2**20} MiB from {len(data) // 2**10} KiB: "

@@ -364,7 +364,7 @@ CELL = st.one_of(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(["cases", "payments", "contacts", "collectors"]),
     st.lists(st.lists(CELL, min_size=1, max_size=25), max_size=5),

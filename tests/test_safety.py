@@ -2,9 +2,9 @@
 that meet a full disk or a read-only folder: each fails with a clear message and leaves the
 warehouse and the nights published before as they were.
 
-The disk tests mount small tmpfs file systems (root only, skipped elsewhere) and run the real
-command; a disk that fills while the night runs is filled by the test once the night reports
-its first stage.
+The disk tests mount small tmpfs file systems (root only, skipped elsewhere); the small disk is
+met by the real command, and a disk that fills while the night runs is filled by the night's own
+stage callback once its first stage ends (after the free-space check let it start).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -196,35 +196,30 @@ def _tmpfs(folder: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def _caseflow(inputs: Path, out: Path, home: Path) -> subprocess.Popen[str]:
+def _caseflow(inputs: Path, out: Path, home: Path) -> tuple[int, str]:
     command = [str(CASEFLOW), "run", "--date", NIGHT2.isoformat(), "--input", str(inputs)]
-    return subprocess.Popen(
+    done = subprocess.run(
         [*command, "--out", str(out), "--home", str(home)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         encoding="utf-8",
         env={**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "300"},
+        timeout=300,
+        check=False,
     )
+    return done.returncode, done.stdout + done.stderr
 
 
-def _fill_after_first_stage(process: subprocess.Popen[str], disk: Path) -> tuple[int, str]:
-    """Let the night start, then fill ``disk`` to the last byte; the night's exit and stderr."""
-    assert process.stderr is not None
-    lines = []
-    for line in process.stderr:
-        lines.append(line)
-        if "✓" in line:
-            free = shutil.disk_usage(disk).free
+def _filler(disk: Path) -> Callable[[str, float], None]:
+    """A stage callback that fills ``disk`` to the last byte once the night's first stage ends:
+    the disk fills while the night runs, after the free-space check let it start."""
+
+    def fill(stage: str, seconds: float) -> None:
+        if not (disk / "filler").exists():
             with (disk / "filler").open("wb") as handle:
-                os.posix_fallocate(handle.fileno(), 0, free)
-            break
-    rest = process.communicate(timeout=300)[1]
-    return process.wait(), "".join(lines) + rest
+                os.posix_fallocate(handle.fileno(), 0, shutil.disk_usage(disk).free)
 
-
-def _state(home: Path) -> dict[str, list[tuple[object, ...]]]:
-    return warehouse_state(home)
+    return fill
 
 
 @pytest.mark.slow
@@ -234,36 +229,31 @@ def test_an_out_disk_too_small_or_filling_up_or_read_only_fails_the_night_cleanl
     base, prepared = after_night1
     home = tmp_path / "home"
     shutil.copytree(prepared, home)
-    before = _state(home)
+    before = warehouse_state(home)
 
-    # a small disk: refused before the night starts
+    # a small disk, as the command meets it: refused before the night starts
     with _tmpfs(tmp_path / "small", "64k") as small:
-        process = _caseflow(base / "in2", small / "night2", home)
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 1, err
-        assert f"{small}: only 0 MiB free on its disk" in err and "Traceback" not in err
-    assert _state(home) == before
+        code, said = _caseflow(base / "in2", small / "night2", home)
+        assert code == 1, said
+        assert f"{small}: only 0 MiB free on its disk" in said and "Traceback" not in said
+    assert warehouse_state(home) == before
 
     # a disk that fills while the night runs, and then a read-only one: the night published
     # there before stays whole, nothing is staged beside it, the warehouse is rolled back
     with _tmpfs(tmp_path / "disk", "514m") as disk:
         run_night(NIGHT1, base / "in1", disk / "night1", tmp_path / "other-home")
         night1 = published(disk / "night1")
-        code, err = _fill_after_first_stage(_caseflow(base / "in2", disk / "night2", home), disk)
-        assert code == 1, err
-        assert "cannot publish the night into" in err and "disk holding" in err, err
-        assert "is full" in err and "Traceback" not in err
+        with pytest.raises(CaseflowError, match=r"cannot publish the night into .* is full"):
+            run_night(NIGHT2, base / "in2", disk / "night2", home, on_stage=_filler(disk))
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "night1"]
         assert published(disk / "night1") == night1
-        assert _state(home) == before
+        assert warehouse_state(home) == before
         (disk / "filler").unlink()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-        process = _caseflow(base / "in2", disk / "night1", home)  # a re-run into night1
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 1, err
-        assert "read-only file system" in err and "Traceback" not in err
+        with pytest.raises(CaseflowError, match="read-only file system"):
+            run_night(NIGHT2, base / "in2", disk / "night1", home)  # a re-run into night1
         assert published(disk / "night1") == night1
-        assert _state(home) == before
+        assert warehouse_state(home) == before
 
 
 @pytest.mark.slow
@@ -277,16 +267,12 @@ def test_a_home_disk_filling_up_fails_the_night_and_keeps_the_warehouse(
                 shutil.copytree(item, home / item.name)
             else:
                 shutil.copy2(item, home / item.name)
-        before = _state(home)
-        code, err = _fill_after_first_stage(_caseflow(base / "in2", tmp_path / "out", home), home)
-        assert code == 1, err
-        assert "Traceback" not in err
-        assert "could not be written: the disk is full" in err and "rolled back" in err, err
+        before = warehouse_state(home)
+        with pytest.raises(CaseflowError, match=r"could not be written: the disk is full.*rolled"):
+            run_night(NIGHT2, base / "in2", tmp_path / "out", home, on_stage=_filler(home))
         assert not (tmp_path / "out").exists()
         (home / "filler").unlink()
-        assert _state(home) == before
+        assert warehouse_state(home) == before
         last_good = home / "last-good" / "warehouse.1.duckdb"
         assert last_good.read_bytes() == (prepared / "warehouse.duckdb").read_bytes()
-        again = _caseflow(base / "in2", tmp_path / "out", home)
-        _, err = again.communicate(timeout=300)
-        assert again.returncode == 0, err
+        run_night(NIGHT2, base / "in2", tmp_path / "out", home)  # space again: the night runs
