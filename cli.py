@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -52,10 +53,24 @@ HomeOption = Annotated[
 ]
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A library's warning as one scrubbed line: like its errors, it may quote debtor data."""
+    err.print(f"[yellow]library warning:[/] {category.__name__}: {scrub_error(str(message))}")
+
+
 def _guard(action: Callable[[], T]) -> T:
     """Run ``action``; a caseflow error becomes its message and exit code, never a traceback."""
     try:
-        return action()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return action()
     except CaseflowError as exc:
         err.print(f"[bold red]error:[/] {scrub_text(str(exc))}")
         raise typer.Exit(code=exc.exit_code) from None

@@ -202,3 +202,22 @@ def test_a_missing_input_folder_is_bad_usage(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "nowhere: no such folder" in result.output
     assert not (tmp_path / "home").exists()
+
+
+def test_a_library_warning_quoting_debtor_data_is_shown_scrubbed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import warnings
+
+    from cli import _guard
+
+    def night() -> int:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # as outside the tests, where warnings are shown
+            _guard(lambda: warnings.warn("no match for '张三 110105194912310021'", stacklevel=1))
+        return 1
+
+    assert night() == 1
+    shown = capsys.readouterr().err
+    assert "library warning: UserWarning: no match for '…'" in shown
+    assert "110105194912310021" not in shown and "张三" not in shown
