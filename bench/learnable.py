@@ -57,9 +57,8 @@ def willingness() -> pl.DataFrame:
         - 0.45 * np.log(cases.get_column("amount_owed").to_numpy() / 5000.0)
         + np.array([make_samples.PRODUCT_EFFECT[p] for p in cases.get_column("product")])
     )
-    return cases.select("client_id", "case_id", "debtor_effect").with_columns(
-        pl.Series("will", will)
-    )
+    found: pl.DataFrame = cases.select("client_id", "case_id", "debtor_effect")
+    return found.with_columns(pl.Series("will", will))
 
 
 def main() -> None:

@@ -104,7 +104,7 @@ def test_a_known_signal_is_learned_as_well_as_it_can_be() -> None:
 
 
 def test_the_same_table_gives_the_same_model_and_evaluation() -> None:
-    frame, _ = _simulated(1500, seed=5)
+    frame, _ = _simulated(1000, seed=5)
     runs = [
         fit_and_evaluate(frame, "earns", ["age", "hours"], ["sector"], positive="yes")
         for _ in range(2)
@@ -162,7 +162,7 @@ def test_delong_matches_a_paired_bootstrap() -> None:
     test = delong(y, a, b)
     assert test["difference"] == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b), abs=1e-6)
     draws = []
-    for _ in range(200):
+    for _ in range(150):
         i = rng.integers(0, n, n)
         draws.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
     assert test["standard_error"] == pytest.approx(float(np.std(draws)), rel=0.2)

@@ -284,6 +284,9 @@ def test_training_twice_gives_the_same_model(
 ) -> None:
     again = train(con, tmp_path)
     assert again.card["metrics"] == trained.result.card["metrics"]
+    assert again.card["data"]["sha256"] == trained.result.card["data"]["sha256"]
+    for part in ("calibration", "segments", "comparison", "drift_reference"):
+        assert again.card[part] == trained.result.card[part]
     assert again.card["permutation_importance"] == trained.result.card["permutation_importance"]
     first = score_night(con, trained.home, LAST_NIGHT).frame
     second = score_night(con, tmp_path, LAST_NIGHT).frame
