@@ -56,8 +56,21 @@ def _clients(con: duckdb.DuckDBPyConnection, case_id: str) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
+def _archived(home: Path, recorded: str, day: date) -> Path:
+    """The archived file: where the night recorded it, or under this home folder (a home given
+    as a relative path, then used from another folder)."""
+    path = Path(recorded)
+    if path.is_file():
+        return path
+    return home / "archive" / day.isoformat() / path.name
+
+
 def _rejected_rows(
-    con: duckdb.DuckDBPyConnection, day: date, case_id: str, client_id: str | None
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    day: date,
+    case_id: str,
+    client_id: str | None,
 ) -> list[dict[str, Any]]:
     """Rejected rows of ``day``'s files that name the case, read back from the archive."""
     files = _rows(
@@ -71,7 +84,7 @@ def _rejected_rows(
     found: list[dict[str, Any]] = []
     for entry in files:
         try:
-            data = Path(entry["archived_path"]).read_bytes()
+            data = _archived(home, str(entry["archived_path"]), day).read_bytes()
             _, frame, _ = read_file(data, str(entry["file"]))
         except (OSError, InputFileError):
             continue
@@ -317,7 +330,7 @@ def explain_case(
         day = _pick_date(con, case_id, client, business_date)
         if day is None:
             raise CaseflowError("no night has been published yet: nothing to explain")
-        rejected = _rejected_rows(con, day, case_id, client)
+        rejected = _rejected_rows(con, home, day, case_id, client)
         if client is None and rejected:
             client = next((r["client_id"] for r in rejected if r["client_id"]), None)
         lines = _explain(con, case_id, client, day, rejected)
