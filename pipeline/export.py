@@ -25,7 +25,7 @@ import polars as pl
 from pipeline import warehouse
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.labels import check_lang
-from pipeline.publish import prepare_worklists, worklist_files
+from pipeline.publish import MANIFEST, prepare_worklists, worklist_files
 from pipeline.review import STORED_WORKLIST_COLUMNS
 
 FORMATS = ("xlsx", "csv")
@@ -149,6 +149,11 @@ def export_night(
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     check_lang(lang)
+    if (out_dir / MANIFEST).exists():
+        raise UsageError(
+            f"--out {out_dir} is a published night (it has {MANIFEST}): export elsewhere, a "
+            "published night is only ever replaced whole by `caseflow run`"
+        )
     with reading(home) as con:
         require_night(con, business_date)
         frame = _choose(night_worklists(con, business_date), collector, team, business_date)

@@ -268,6 +268,7 @@ def test_the_commands_of_the_day_after(nights: Nights, tmp_path: Path) -> None:
         ["export", "--date", "2026-11-23", "--lang", "fr", "--home", home],
         ["report", "--date", "2026-13-01", "--home", home],
         ["explain", "EA0000022", "--date", "2026-11-30", "--home", home],
+        ["export", "--date", "2026-11-23", "--out", str(nights.first.out_dir), "--home", home],
     ):
         result = runner.invoke(app, bad)
         assert result.exit_code == 2, (bad, result.output)
