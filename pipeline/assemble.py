@@ -8,6 +8,7 @@ exactly one place, so no case is lost silently.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import polars as pl
 
@@ -60,18 +61,39 @@ class NightFrames:
     letters: pl.DataFrame
 
 
-def _ranked(worked: pl.DataFrame) -> pl.DataFrame:
-    """Rank within each collector: urgent first (promise due, extension due), then value."""
+def _ranked(
+    worked: pl.DataFrame, business_date: date | None = None, horizon_days: int = 30
+) -> pl.DataFrame:
+    """Rank within each collector so that the first rows are the ones to do first.
+
+    A debtor's cases stay together, largest balance first. Debtors go in tiers of urgency: a
+    promise due today (confirm it while the debtor expects the call), then an extension due (R3:
+    the case goes back within the notice days unless one is asked for), then the rest. Within a
+    tier, by expected value made more urgent as the return date nears: value + |value| x
+    closeness, closeness = 1 - days to the debtor's nearest return date / ``horizon_days``, in
+    [0, 1]: a case going back today counts double, one a cycle or more away at face value (fewer
+    days left, fewer chances to collect). Without the business date there is no closeness, and
+    the nearer return date only breaks ties. Last ties: debtor_key, so a re-run ranks the same.
+    """
+    nearest = pl.col("return_date").min()
+    if business_date is None:
+        closeness = pl.lit(0.0)
+    else:
+        days = (nearest - pl.lit(business_date)).dt.total_days()
+        closeness = (1.0 - days / horizon_days).clip(0.0, 1.0).fill_null(0.0)
+    value = pl.col("value").first().fill_null(0.0)
     debtor_order = (
         worked.group_by("collector_id", "debtor_key")
         .agg(
             pl.col("promise_due").fill_null(False).any().alias("_promise"),
-            pl.col("extension_due").any().alias("_extension"),
-            pl.col("value").first().alias("_value"),
+            pl.col("extension_due").fill_null(False).any().alias("_extension"),
+            (value + value.abs() * closeness).alias("_priority"),
+            nearest.alias("_return"),
         )
         .sort(
-            ["collector_id", "_promise", "_extension", "_value", "debtor_key"],
-            descending=[False, True, True, True, False],
+            ["collector_id", "_promise", "_extension", "_priority", "_return", "debtor_key"],
+            descending=[False, True, True, True, False, False],
+            nulls_last=True,
         )
         .with_columns(_debtor_rank=pl.int_range(pl.len()).over("collector_id"))
     )
@@ -82,7 +104,7 @@ def _ranked(worked: pl.DataFrame) -> pl.DataFrame:
             descending=[False, False, True, False],
         )
         .with_columns(rank=(pl.int_range(pl.len()).over("collector_id") + 1).cast(pl.Int32))
-        .drop("_promise", "_extension", "_value", "_debtor_rank")
+        .drop("_promise", "_extension", "_priority", "_return", "_debtor_rank")
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.allocate import Allocation, allocate
+from pipeline.assemble import _ranked
 from pipeline.policy import CHANNELS, Policy
 from tests.factories import collector, roster
 
@@ -211,6 +213,53 @@ def test_empty_nights() -> None:
     assert result.assigned.is_empty() and result.unassigned.is_empty()
     nobody = allocate(debtors([debtor("a")]), roster(), Policy())
     assert nobody.unassigned.get_column("debtor_key").to_list() == ["a"]
+
+
+def _worklist(*debtors_: tuple[str, float, int, bool, bool], cases: int = 1) -> pl.DataFrame:
+    """Worked cases of one collector: (debtor, value, days to return, promise due, extension
+    due) per debtor, ``cases`` cases each with falling balances."""
+    tonight = date(2026, 11, 23)
+    return pl.DataFrame(
+        [
+            {
+                "collector_id": "P1",
+                "debtor_key": key,
+                "case_id": f"{key}-{n}",
+                "balance": 1000.0 - n,
+                "value": value,
+                "return_date": tonight + timedelta(days=days),
+                "promise_due": promise,
+                "extension_due": extension,
+            }
+            for key, value, days, promise, extension in debtors_
+            for n in range(cases)
+        ]
+    )
+
+
+def test_a_worklist_starts_with_what_cannot_wait() -> None:
+    worked = _worklist(
+        ("big", 900.0, 60, False, False),
+        ("soon", 500.0, 5, False, False),
+        ("extension", 20.0, 2, False, True),
+        ("promise", 10.0, 40, True, False),
+        cases=2,
+    )
+    ranked = _ranked(worked, date(2026, 11, 23)).sort("rank")
+    order = ranked.get_column("debtor_key").unique(maintain_order=True).to_list()
+    # 500 due back in 5 days weighs 500 x (1 + 25/30) = 917 against 900 a cycle away
+    assert order == ["promise", "extension", "soon", "big"]
+    assert ranked.get_column("rank").to_list() == list(range(1, 9))
+    assert ranked.get_column("case_id").to_list()[:2] == ["promise-0", "promise-1"]
+    unknown_date = _ranked(worked).sort("rank").get_column("debtor_key").unique(maintain_order=True)
+    assert unknown_date.to_list() == ["promise", "extension", "big", "soon"]
+
+
+def test_ties_in_a_worklist_go_to_the_nearer_return_then_the_key() -> None:
+    worked = _worklist(("b", 100.0, 40, False, False), ("a", 100.0, 50, False, False))
+    worked = pl.concat([worked, _worklist(("c", 100.0, 40, False, False))])
+    ranked = _ranked(worked).sort("rank").get_column("debtor_key").to_list()
+    assert ranked == ["b", "c", "a"]
 
 
 # --- the rules restated, for generated nights ------------------------------------------------
