@@ -208,3 +208,29 @@ def test_a_warehouse_that_cannot_be_written_fails_the_night_with_a_message(
         run_night(NIGHT2, setup.inputs / NIGHT2.isoformat(), tmp_path / "out" / "n2", home)
     assert warehouse_state(home) == before
     assert not (tmp_path / "out" / "n2").exists()
+
+
+def test_a_crash_between_the_commit_and_the_move_is_healed_by_the_rerun(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The narrowest window: the warehouse has committed the night, its outputs are staged but
+    not yet moved into place when the process dies (here: stops before the move)."""
+    home = _home(setup, tmp_path)
+
+    def dies(out_dir: Path, run_id: str) -> None:
+        raise SystemExit(f"killed before moving {run_id} into place")
+
+    monkeypatch.setattr(pipeline.run, "publish_staged", dies)
+    with pytest.raises(SystemExit):
+        run_night(NIGHT2, setup.inputs / NIGHT2.isoformat(), tmp_path / "out" / "night2", home)
+    out = tmp_path / "out"
+    assert not (out / "night2").exists()
+    (left,) = (p.name for p in out.iterdir())
+    assert left.startswith(".night2.tmp-")  # staged, and left behind
+    assert _runs(home)[-1][1] == "published"  # committed: the warehouse has the night
+    monkeypatch.undo()
+    again = run_night(NIGHT2, setup.inputs / NIGHT2.isoformat(), out / "night2", home)
+    assert {f["status"] for f in again.manifest["inputs"]} == {"duplicate"}
+    assert published(out / "night2") == published(setup.clean_out)
+    assert warehouse_state(home) == warehouse_state(setup.clean)
+    assert sorted(p.name for p in out.iterdir()) == ["night2"]  # the leftover was cleared
