@@ -303,7 +303,8 @@ def export(
             resolve_home(home), day, target, fmt, collector=collector, team=team, lang=lang
         )
         out.print(
-            f"exported {result.rows} cases of {result.collectors} collectors "
+            f"exported {result.rows} cases of {result.collectors} "
+            f"collector{'' if result.collectors == 1 else 's'} "
             f"({len(result.files)} files) into {result.out_dir}"
         )
 

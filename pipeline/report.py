@@ -39,6 +39,8 @@ SCORE_BINS = 20
 # Past this many collectors the per-collector chart shows the best and the worst only (the
 # full list stays in a table below it), so the page stays readable and small.
 MAX_COLLECTOR_BARS = 60
+# Scorecards are read collector by collector: a whole department of up to this many is shown.
+MAX_SCORECARD_BARS = 100
 CHANNEL_ORDER = ("phone", "visit", "letter")
 
 
@@ -776,7 +778,8 @@ def _extremes(items: Sequence[Any], limit: int = MAX_COLLECTOR_BARS) -> tuple[li
 # --- the page ----------------------------------------------------------------------------------
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei",sans-serif;
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","PingFang SC","Microsoft YaHei",
+"Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei",sans-serif;
 margin:0 auto;max-width:1000px;padding:16px 24px;color:#222;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}
 .meta{color:#555;margin:0}code{background:#f3f3f3;padding:0 4px;border-radius:3px}
@@ -1096,7 +1099,7 @@ def _changes_section(d: ReportData) -> str:
 
 def _scorecard_section(d: ReportData) -> str:
     ranked = sorted(d.scorecards, key=lambda c: (-c.amount_recovered, c.collector_id))
-    shown, hidden = _extremes(ranked)
+    shown, hidden = _extremes(ranked, MAX_SCORECARD_BARS)
     bars: list[Bar] = []
     for i, c in enumerate(shown):
         if hidden and i == len(shown) // 2:
@@ -1145,7 +1148,7 @@ def _scorecard_section(d: ReportData) -> str:
         set(range(3, 12)),
     )
     start, end = d.cycle
-    more = f", the {MAX_COLLECTOR_BARS // 2} best and worst shown" if hidden else ""
+    more = f", the {MAX_SCORECARD_BARS // 2} best and worst shown" if hidden else ""
     return _section(
         "scorecards",
         "Collector scorecards (R25)",
