@@ -135,6 +135,7 @@ def load_night(
 ) -> tuple[IngestResult, Validated, LoadStats]:
     """Ingest, validate and load one night's files without allocating (history backfill)."""
     _check_input(input_dir)
+    check_folder_date(input_dir, business_date)
     with home_lock(home):
         con = warehouse.connect(home)
         try:
@@ -146,6 +147,20 @@ def load_night(
 def _check_input(input_dir: Path) -> None:
     if not input_dir.is_dir():
         raise UsageError(f"--input {input_dir}: no such folder")
+
+
+def check_folder_date(input_dir: Path, business_date: date) -> None:
+    """A night's folder named for another date (incoming/2026-11-22 with --date 2026-11-23) is a
+    mistake that would file the night's rows under the wrong date: refused before anything."""
+    try:
+        named = date.fromisoformat(input_dir.resolve().name)
+    except ValueError:
+        return  # not named for a date: nothing to compare
+    if len(input_dir.resolve().name) == 10 and named != business_date:
+        raise UsageError(
+            f"--input {input_dir} is the folder of {named}, not of --date {business_date}: "
+            "correct --date or --input (nothing was changed)"
+        )
 
 
 def _record(
@@ -383,6 +398,7 @@ def run_night(
     ``lang`` chooses the headers of the published tables (``pipeline.labels``); ``run_id``
     (default: ``new_run_id``) lets the caller put the run's id on its log lines from the start."""
     _check_input(input_dir)
+    check_folder_date(input_dir, business_date)
     check_replaceable(out_dir)
     policy = load_policy(policy_path if policy_path is not None else home / "policy.toml")
     run_id = run_id or new_run_id(business_date)

@@ -221,3 +221,14 @@ def test_a_library_warning_quoting_debtor_data_is_shown_scrubbed(
     shown = capsys.readouterr().err
     assert "library warning: UserWarning: no match for '…'" in shown
     assert "110105194912310021" not in shown and "张三" not in shown
+
+
+def test_a_night_folder_named_for_another_date_is_bad_usage(tmp_path: Path) -> None:
+    folder = tmp_path / "2026-11-22"
+    shutil.copytree(INCOMING, folder)
+    options = ["--date", "2026-11-23", "--input", str(folder), "--home", str(tmp_path / "h")]
+    for command in (["run", "--out", str(tmp_path / "out")], ["load"]):
+        result = CliRunner().invoke(app, [*command, *options])
+        assert result.exit_code == 2, result.output
+        assert "is the folder of 2026-11-22, not of --date 2026-11-23" in result.output
+    assert not (tmp_path / "h").exists() and not (tmp_path / "out").exists()
