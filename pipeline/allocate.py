@@ -30,8 +30,11 @@ import polars as pl
 
 from pipeline.optimise import (
     LP_SAMPLE,
+    LPFailed,
+    LPResult,
     Placement,
     Problem,
+    dual_bound,
     greedy,
     place_lp,
     pool_spreads,
@@ -63,8 +66,8 @@ class _Night:
     """The problem's arrays with the keys needed to turn an answer back into frames."""
 
     problem: Problem
-    debtor_keys: list[str]
-    collector_ids: list[str]
+    debtor_keys: pl.Series  # in debtor index order
+    collector_ids: pl.Series  # in collector index order
     markets: pl.DataFrame  # j, market, channel
     eligible: pl.DataFrame  # debtor_key of debtors with some allowed channel
 
@@ -194,7 +197,8 @@ def _arcs(
 
 
 def _numbers(frame: pl.DataFrame, name: str) -> Any:
-    return frame.get_column(name).to_numpy().copy()
+    # Read-only views where polars can give them: the problem's arrays are never written.
+    return frame.get_column(name).to_numpy()
 
 
 def _night(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> _Night:
@@ -251,8 +255,8 @@ def _night(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> _Nigh
     eligible = book.filter(pl.any_horizontal(_allowed(c) for c in CHANNELS)).select("debtor_key")
     return _Night(
         problem=problem,
-        debtor_keys=book.get_column("debtor_key").to_list(),
-        collector_ids=staff.get_column("collector_id").to_list(),
+        debtor_keys=book.get_column("debtor_key"),
+        collector_ids=staff.get_column("collector_id"),
         markets=markets.select("j", "market", "channel"),
         eligible=eligible,
     )
@@ -263,12 +267,11 @@ def _frames(night: _Night, placement: Placement) -> tuple[pl.DataFrame, pl.DataF
     p = night.problem
     placed = np.flatnonzero(placement.arc >= 0)
     arcs = placement.arc[placed]
-    channel_of = night.markets.get_column("channel").to_list()
     assigned = pl.DataFrame(
         {
-            "debtor_key": [night.debtor_keys[i] for i in placed.tolist()],
-            "collector_id": [night.collector_ids[k] for k in placement.collector[placed].tolist()],
-            "channel": [channel_of[j] for j in p.market[arcs].tolist()],
+            "debtor_key": night.debtor_keys.gather(placed),
+            "collector_id": night.collector_ids.gather(placement.collector[placed]),
+            "channel": night.markets.get_column("channel").gather(p.market[arcs]),
             "value": p.value[arcs],
         },
         schema=ASSIGNED_SCHEMA,
@@ -295,7 +298,7 @@ def _pool_stats(night: _Night, placement: Placement, policy: Policy) -> list[dic
     units = np.bincount(p.market[arcs], weights=p.size[arcs], minlength=p.n_markets)
     value = np.bincount(p.market[arcs], weights=p.value[arcs], minlength=p.n_markets)
     out = []
-    for (j, name, channel), members in zip(night.markets.iter_rows(), p.members(), strict=True):
+    for (j, name, channel), members in zip(night.markets.iter_rows(), p.members, strict=True):
         out.append(
             {
                 "pool": name,
@@ -325,6 +328,55 @@ def _better(first: Placement, second: Placement, p: Problem) -> Placement:
     return second if b > a + 1e-9 * max(1.0, abs(a)) else first
 
 
+@dataclass(frozen=True)
+class _Solved:
+    chosen: Placement
+    method: str
+    plain: Placement  # greedy by value: the rule a person would follow
+    fast: Placement  # the better of plain and greedy at LP prices
+    rounded: Placement | None  # the LP's answer, on the exact path
+    lp: LPResult | None  # None when the LP failed
+    bound: float  # upper bound on every allocation's objective
+
+
+def _solve(p: Problem, exact_path: bool, spread: float) -> _Solved:
+    """Run the night's methods and keep the best answer (see the module docstring)."""
+    plain = greedy(p, zero_prices(p), spread)
+    try:
+        # Above the limit the LP sees a fixed-size sample of the candidates: its prices steer
+        # the greedy and its dual bound, evaluated over every arc, bounds the night.
+        lp = solve_lp(p) if exact_path else solve_lp(p, sample=LP_SAMPLE)
+    except LPFailed as exc:
+        # Never a failed night for want of an LP: the greedy, with the bound at zero prices.
+        bound = dual_bound(p, zero_prices(p))
+        return _Solved(plain, f"greedy (LP failed: {exc})", plain, plain, None, None, bound)
+    priced = greedy(p, lp.prices, spread)
+    fast = _better(plain, priced, p)
+    method = "greedy at LP prices" if fast is priced else "greedy"
+    if not exact_path:
+        return _Solved(fast, method, plain, fast, None, lp, lp.bound)
+    rounded = place_lp(p, lp, spread)
+    # Never publish less than the fast path found; ties go to the LP's answer.
+    chosen = _better(rounded, fast, p)
+    if chosen is rounded:
+        method = "LP, rounded" + ("" if lp.converged else " (column generation cut short)")
+    return _Solved(chosen, method, plain, fast, rounded, lp, lp.bound)
+
+
+def _lp_stats(lp: LPResult | None, p: Problem) -> dict[str, Any] | None:
+    if lp is None:
+        return None
+    return {
+        "objective": _money(lp.objective),
+        "converged": lp.converged,
+        "rounds": lp.rounds,
+        "sampled_share": _ratio(lp.share),
+        "columns": len(lp.arcs),
+        "arcs": len(p.debtor),
+        "seconds": round(lp.seconds, 3),
+    }
+
+
 def allocate(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> Allocation:
     """Assign each debtor to at most one collector; see the module docstring."""
     started = time.perf_counter()
@@ -332,29 +384,13 @@ def allocate(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> All
     p = night.problem
     cases = int(debtors.get_column("debtor_cases").cast(pl.Int64).sum() or 0)
     exact_path = cases <= policy.exact_max_cases
-    bound_spread = policy.fairness_max_spread
-    plain = greedy(p, zero_prices(p), bound_spread)
-    # Above the limit the LP sees a fixed-size sample of the candidates: its prices steer the
-    # greedy and its dual bound, evaluated over every arc, bounds the night.
-    lp = solve_lp(p) if exact_path else solve_lp(p, sample=LP_SAMPLE)
-    priced = greedy(p, lp.prices, bound_spread)
-    fast = _better(plain, priced, p)
-    chosen, method, rounded_objective = fast, "greedy", None
-    if fast is priced:
-        method = "greedy at LP prices"
-    if exact_path:
-        rounded = place_lp(p, lp, bound_spread)
-        rounded_objective = rounded.objective(p)
-        # Never publish less than the fast path found; ties go to the LP's answer.
-        chosen = _better(rounded, fast, p)
-        if chosen is rounded:
-            method = "LP, rounded" + ("" if lp.converged else " (column generation cut short)")
-    assigned, unassigned = _frames(night, chosen)
-    totals = summary(p, chosen)
-    pools = _pool_stats(night, chosen, policy)
+    solved = _solve(p, exact_path, policy.fairness_max_spread)
+    assigned, unassigned = _frames(night, solved.chosen)
+    totals = summary(p, solved.chosen)
+    pools = _pool_stats(night, solved.chosen, policy)
     stats: dict[str, Any] = {
         "path": "exact" if exact_path else "fast",
-        "method": method,
+        "method": solved.method,
         "cases": cases,
         "debtors": p.n_debtors,
         "collectors": p.n_collectors,
@@ -365,20 +401,14 @@ def allocate(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> All
         "value": _money(totals["value"]),
         "continuity_kept": totals["kept"],
         "idle_fill": totals["filled"],
-        "upper_bound": _money(lp.bound),
-        "gap_bound": _ratio(_gap(lp.bound, totals["objective"])),
-        "greedy_objective": _money(plain.objective(p)),
-        "fast_objective": _money(fast.objective(p)),
-        "rounded_objective": None if rounded_objective is None else _money(rounded_objective),
-        "lp": {
-            "objective": _money(lp.objective),
-            "converged": lp.converged,
-            "rounds": lp.rounds,
-            "sampled_share": _ratio(lp.share),
-            "columns": len(lp.arcs),
-            "arcs": len(p.debtor),
-            "seconds": round(lp.seconds, 3),
-        },
+        "upper_bound": _money(solved.bound),
+        "gap_bound": _ratio(_gap(solved.bound, totals["objective"])),
+        "greedy_objective": _money(solved.plain.objective(p)),
+        "fast_objective": _money(solved.fast.objective(p)),
+        "rounded_objective": None
+        if solved.rounded is None
+        else _money(solved.rounded.objective(p)),
+        "lp": _lp_stats(solved.lp, p),
         "exact_max_cases": policy.exact_max_cases,
         "fairness_bound": policy.fairness_max_spread,
         "fairness_max_spread": max((pool["spread"] for pool in pools), default=0.0),

@@ -63,6 +63,7 @@ from __future__ import annotations
 import heapq
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -83,6 +84,10 @@ TOLERANCE = 1e-7
 NEVER = 1 << 62
 LP_SAMPLE = 25_000  # candidate debtors in the fast path's pricing LP (about a second)
 SAMPLE_SEED = 20261123  # fixed: the same night draws the same sample
+
+
+class LPFailed(RuntimeError):
+    """HiGHS gave no optimal LP; the caller falls back on the greedy."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,16 @@ class Problem:
     def n_collectors(self) -> int:
         return len(self.capacity)
 
+    @cached_property
+    def market_arc(self) -> Ints:
+        """Per arc: for a continuity arc, the same debtor's market arc in the same market (-1 if
+        none); for a market arc, itself."""
+        key = self.debtor * max(self.n_markets, 1) + self.market
+        first = np.searchsorted(key, key, side="left")
+        out: Ints = np.where(self.collector[first] < 0, first, -1).astype(np.int64)
+        return out
+
+    @cached_property
     def members(self) -> list[list[int]]:
         """Per market, the collectors that may serve it, in collector order."""
         groups: list[list[int]] = [[] for _ in range(self.n_groups)]
@@ -193,12 +208,12 @@ def zero_prices(p: Problem) -> Prices:
 
 
 def arc_order(p: Problem, score: Floats, arcs: Ints | None = None) -> Ints:
-    """Arcs (all, or ``arcs``) by score, best first; ties: continuity arcs first, then debtor,
-    then market."""
+    """Arcs (all, or ``arcs``, given in increasing order) by score, best first; ties in arc
+    order, which is (debtor, market, collector) order: one stable sort on one key."""
     if arcs is None:
-        arcs = np.arange(len(p.debtor), dtype=np.int64)
-    keys = (p.market[arcs], p.debtor[arcs], p.collector[arcs] < 0, -score[arcs])
-    out: Ints = arcs[np.lexsort(keys)]
+        out: Ints = np.argsort(-score, kind="stable")
+        return out
+    out = arcs[np.argsort(-score[arcs], kind="stable")]
     return out
 
 
@@ -231,7 +246,9 @@ def candidates(p: Problem, factor: float = CANDIDATE_FACTOR) -> Ints:
     bucket = np.where(cont, p.n_markets + p.collector[positive], p.market[positive])
     limit = np.r_[_market_capacity(p), p.continuity_room.astype(np.float64)] * factor
     density = p.weight[positive] / p.size[positive]
-    order = np.lexsort((p.debtor[positive], -density, bucket))
+    # Densest first within each bucket, ties in debtor order: two stable sorts on one key each.
+    order = np.argsort(-density, kind="stable")
+    order = order[np.argsort(bucket[order], kind="stable")]
     b = bucket[order]
     used = np.cumsum(p.size[positive][order])
     start = np.searchsorted(b, b, side="left")
@@ -310,7 +327,7 @@ def _lp(p: Problem, arcs: Ints, scale: float = 1.0) -> tuple[Any, _Duals]:
         method="highs-ds",
     )
     if result.status != 0:
-        raise RuntimeError(f"allocation LP failed: {result.message}")
+        raise LPFailed(str(result.message))
     dual = -np.asarray(result.ineqlin.marginals)
     cut = np.cumsum([len(debtors), p.n_markets, p.n_groups])
     u, pi, lam, mu = np.split(dual, cut)
@@ -412,7 +429,7 @@ class _Placer:
         self.kept = np.zeros(p.n_debtors, dtype=np.bool_)
         self.previous = p.previous.tolist()
         self.gain = np.maximum(p.value, 0.0)  # what an arc adds to its collector's worth
-        self.members = p.members()
+        self.members = p.members
         self.member_arrays = [np.asarray(ks, dtype=np.int64) for ks in self.members]
         self.serves = [set(ks) for ks in self.members]
         self.markets_of: list[list[int]] = [[] for _ in range(p.n_collectors)]
@@ -435,7 +452,7 @@ class _Placer:
         self._flat = np.asarray([k for ks in self.members for k in ks], dtype=np.int64)
         self._starts = np.cumsum([0] + [len(ks) for ks in self.members])[:-1].astype(np.int64)
         self._has = np.asarray([len(ks) > 0 for ks in self.members], dtype=np.bool_)
-        self.market_arc = _market_arcs(p)
+        self.market_arc = p.market_arc
 
     # --- placing -------------------------------------------------------------------------
 
@@ -647,18 +664,20 @@ class _Placer:
             if self.room[k] >= s:
                 kept += self._try([(i, a, k)], [k, here])
                 continue
-            for other in sorted(self.holding[k]):
-                b = int(self.arc[other])
-                if (
-                    self.kept[other]
-                    or p.collector[b] >= 0
-                    or int(p.size[b]) != s
-                    or here not in self.serves[int(p.market[b])]
-                ):
-                    continue
-                if self._try([(i, a, k), (other, b, here)], [k, here]):
-                    kept += 1
-                    break
+            # One try: the partner nearest in value, so the swap barely moves either's load.
+            value = float(self.gain[a])
+            partners = [
+                (abs(float(self.gain[b]) - value), other, b)
+                for other in self.holding[k]
+                for b in [int(self.arc[other])]
+                if not self.kept[other]
+                and p.collector[b] < 0
+                and int(p.size[b]) == s
+                and here in self.serves[int(p.market[b])]
+            ]
+            if partners:
+                _, other, b = min(partners)
+                kept += self._try([(i, a, k), (other, b, here)], [k, here])
         return kept
 
     def balance(self) -> None:
@@ -752,15 +771,6 @@ class _Placer:
         )
 
 
-def _market_arcs(p: Problem) -> Ints:
-    """Per arc: for a continuity arc, the same debtor's market arc in the same market (-1 if
-    none); for a market arc, itself."""
-    key = p.debtor * max(p.n_markets, 1) + p.market
-    first = np.searchsorted(key, key, side="left")
-    out: Ints = np.where(p.collector[first] < 0, first, -1).astype(np.int64)
-    return out
-
-
 def _ef1_spread(worth: Floats, top: Floats, capacity: Floats) -> float:
     """Spread of value per unit of capacity, fair up to one debtor: (the highest, after setting
     aside each collector's single best debtor, minus the lowest) over the pool's mean. Members
@@ -851,7 +861,7 @@ def pool_spreads(p: Problem, placement: Placement) -> tuple[Floats, Floats]:
     top: Floats = np.zeros(cells)
     np.maximum.at(top, cell, gain)
     top = top.reshape(shape)
-    members = p.members()
+    members = p.members
     n_pools = np.zeros(p.n_collectors)
     for ks in members:
         n_pools[ks] += 1

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from pipeline.allocate import Allocation, allocate
 from pipeline.assemble import _ranked
+from pipeline.optimise import LPFailed
 from pipeline.policy import CHANNELS, Policy
 from tests.factories import collector, roster
 
@@ -205,6 +206,18 @@ def test_the_night_says_how_it_was_solved() -> None:
         assert key in stats
     assert stats["pools"][0]["pool"] == "phone"
     assert stats["fairness_bound"] == Policy().fairness_max_spread
+
+
+def test_a_failed_lp_falls_back_on_the_greedy(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: object, **__: object) -> None:
+        raise LPFailed("model_status is Infeasible")
+
+    monkeypatch.setattr("pipeline.allocate.solve_lp", fail)
+    book = debtors([debtor("a", value_phone=10.0), debtor("b", value_phone=30.0)])
+    result = allocate(book, roster(collector("P1", "phone", capacity=1)), Policy())
+    assert placed(result) == {"b": "P1"}
+    assert result.stats["method"].startswith("greedy (LP failed")
+    assert result.stats["upper_bound"] >= result.stats["objective"] == 30.0
 
 
 def test_empty_nights() -> None:
