@@ -247,11 +247,12 @@ def candidates(p: Problem, factor: float = CANDIDATE_FACTOR) -> Ints:
     cont = p.collector[positive] >= 0
     bucket = np.where(cont, p.n_markets + p.collector[positive], p.market[positive])
     limit = np.r_[_market_capacity(p), p.continuity_room.astype(np.float64)] * factor
-    density = p.weight[positive] / p.size[positive]
+    size = p.size[positive]
+    density = p.weight[positive] / size
     by_bucket = np.argsort(bucket, kind="stable")
     edges = np.searchsorted(bucket[by_bucket], np.arange(len(limit) + 1))
     kept = [
-        _densest(by_bucket[lo:hi], density, p.size[positive], float(limit[b]))
+        _densest(by_bucket[lo:hi], density, size, float(limit[b]))
         for b, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
         if hi > lo
     ]
