@@ -114,8 +114,12 @@ def assemble(
     allocation: Allocation,
     roster: pl.DataFrame,
     policy: Policy,
+    business_date: date | None = None,
 ) -> NightFrames:
-    """Build worklists, holds and letters from the decisions; see the module docstring."""
+    """Build worklists, holds and letters from the decisions; see the module docstring.
+
+    With ``business_date``, a worklist's ranking also weighs how near each return date is.
+    """
     over = allocation.unassigned.with_columns(_over=pl.lit(True))
     placed = (
         cases.join(allocation.assigned, on="debtor_key", how="left")
@@ -133,7 +137,9 @@ def assemble(
     )
     if placed.filter(pl.col("hold_reason").is_null() & pl.col("collector_id").is_null()).height:
         raise CaseflowError("internal error: a case was neither allocated nor held")
-    worked = _ranked(placed.filter(pl.col("hold_reason").is_null()))
+    worked = _ranked(
+        placed.filter(pl.col("hold_reason").is_null()), business_date, policy.cycle_days
+    )
     people = roster.select("collector_id", pl.col("name").alias("collector_name"), "team")
     channel = pl.col("channel")
     worklists = (

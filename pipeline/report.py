@@ -145,6 +145,9 @@ class ReportData:
     # PSI of the score and main features against the champion's training data (models.drift)
     drift: tuple[tuple[str, float], ...] = ()
     drift_warn_above: float = 0.25
+    # The optimiser's account (manifest "allocation"): label/value lines and one row per pool
+    allocation: tuple[tuple[str, str], ...] = ()
+    pools: tuple[tuple[str, str, int, int, int, str, str], ...] = ()
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -331,6 +334,7 @@ def build_report_data(
         extensions_by_client=_extensions(worklists, holds),
         **extra,
         **_drift(manifest),
+        **_allocation(manifest),
     )
 
 
@@ -342,6 +346,46 @@ def _drift(manifest: dict[str, Any]) -> dict[str, Any]:
     items = ((str(k), float(v)) for k, v in dict(drift.get("psi") or {}).items())
     psi = tuple(sorted(items, key=lambda kv: (kv[0] != "p_repay", -kv[1], kv[0])))
     return {"drift": psi, "drift_warn_above": float(drift.get("warn_above", 0.25))}
+
+
+def _allocation(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's allocation record (pipeline.optimise) as lines and a pools table."""
+    stats = dict(manifest.get("allocation") or {})
+    if not stats:
+        return {}
+    lines = [("method", str(stats.get("method", "")))]
+    if "objective" in stats and "upper_bound" in stats:
+        lines.append(
+            (
+                "expected net value",
+                f"{_money(float(stats['objective']))} of at most "
+                f"{_money(float(stats['upper_bound']))} (proven by the LP's dual bound)",
+            )
+        )
+    if "gap_bound" in stats:
+        lines.append(("within the optimum", f"{float(stats['gap_bound']):.2%} at most"))
+    if stats.get("greedy_objective") is not None:
+        lines.append(
+            (
+                "a simple rule (value first) would give",
+                _money(float(stats["greedy_objective"])),
+            )
+        )
+    if stats.get("fairness_max_spread") is not None:
+        lines.append(("fairness bound", f"{float(stats['fairness_max_spread']):.0%} spread"))
+    pools = tuple(
+        (
+            str(p.get("pool", "")),
+            str(p.get("channel", "")),
+            int(p.get("collectors", 0)),
+            int(p.get("capacity", 0)),
+            int(p.get("used", 0)),
+            f"{float(p.get('spread', 0.0)):.0%}",
+            "yes" if p.get("within_bound", True) else "NO",
+        )
+        for p in stats.get("pools", [])
+    )
+    return {"allocation": tuple(lines), "pools": pools}
 
 
 STAGE_ORDER = ("ingest", "validate", "load", "score", "strategy", "allocate", "review", "publish")
@@ -976,6 +1020,26 @@ def _holds_section(d: ReportData) -> str:
     return _section("holds", "Held by reason", bar_chart(bars, "held cases by reason"), chart=True)
 
 
+def _allocation_section(d: ReportData) -> str:
+    """How good tonight's allocation is, proven, and how fairly each pool shares the value."""
+    if not d.allocation:
+        return ""
+    summary = _table(("", ""), d.allocation, set())
+    pools = _table(
+        ("pool", "channel", "collectors", "capacity", "used", "value spread", "within bound"),
+        d.pools,
+        {2, 3, 4, 5},
+    )
+    return _section(
+        "allocation",
+        "Allocation: optimality and fairness",
+        summary,
+        '<p class="muted">Value spread: how far expected value per unit of capacity differs '
+        "between a pool's collectors, each one's single best debtor set aside (R25).</p>",
+        pools,
+    )
+
+
 def _drift_section(d: ReportData) -> str:
     """PSI per watched column against the champion's training data, with the threshold."""
     if not d.drift:
@@ -1214,6 +1278,7 @@ def render_report(d: ReportData) -> str:
             _warnings_section(d),
             _channel_section(d),
             _capacity_section(d),
+            _allocation_section(d),
             _collector_section(d),
             _score_section(d),
             _training_section(d),

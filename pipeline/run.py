@@ -288,6 +288,54 @@ def _warnings(
     return found
 
 
+ALLOCATION_KEYS = (
+    "path",
+    "method",
+    "objective",
+    "value",
+    "upper_bound",
+    "gap_bound",
+    "greedy_objective",
+    "fast_objective",
+    "rounded_objective",
+    "assigned",
+    "over_capacity",
+    "continuity_kept",
+    "idle_fill",
+    "fairness_bound",
+    "fairness_max_spread",
+    "pools",
+)
+GAP_WARNING = 0.01  # above 1% from the proven optimum, the ops lead should know
+
+
+def _allocation_record(stats: dict[str, Any]) -> dict[str, Any]:
+    """The optimiser's account of the night: method, objective, proven gap, fairness per pool.
+
+    Seconds stay out (the manifest's timings hold them), so a re-run records the same thing.
+    """
+    record = {key: stats[key] for key in ALLOCATION_KEYS if key in stats}
+    if isinstance(stats.get("lp"), dict):
+        record["lp"] = {k: v for k, v in stats["lp"].items() if k != "seconds"}
+    return record
+
+
+def _allocation_warnings(stats: dict[str, Any]) -> list[str]:
+    found = []
+    if str(stats.get("method", "")).startswith("greedy (LP failed"):
+        found.append(f"allocation: {stats['method']}")
+    gap = stats.get("gap_bound")
+    if isinstance(gap, float | int) and gap > GAP_WARNING:
+        found.append(f"allocation within {gap:.1%} of the best possible (proven bound)")
+    for pool in stats.get("pools", []):
+        if not pool.get("within_bound", True):
+            found.append(
+                f"allocation: pool {pool.get('pool')} spreads expected value "
+                f"{pool.get('spread', 0):.0%} between collectors, above the fairness bound"
+            )
+    return found
+
+
 def _previous_run(con: duckdb.DuckDBPyConnection, business_date: date) -> str | None:
     """The run that last published this date, which tonight's run replaces."""
     rows = con.execute(
@@ -471,7 +519,7 @@ def _allocate_and_stage(
         cases, debtors = decide(night, scores.frame, roster, policy, business_date)
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
-        frames = assemble(cases, debtors, allocation, roster, policy)
+        frames = assemble(cases, debtors, allocation, roster, policy, business_date)
     replaces = _previous_run(con, business_date)
     with timer.stage("review"):
         review = review_night(
@@ -486,6 +534,7 @@ def _allocate_and_stage(
             scores.model_version,
         )
     warnings = _warnings(scores, received, stats, roster, frames)
+    warnings += _allocation_warnings(allocation.stats)
     warnings += _input_notes(received, checked, replaces)
     rejects = warehouse.query(con, "night_rejects", params)
     manifest: dict[str, Any] = {
@@ -512,6 +561,7 @@ def _allocate_and_stage(
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
         "counts": _counts(received, checked, stats, night, frames, rejects),
+        "allocation": _allocation_record(allocation.stats),
         "replaces": replaces,  # the run of the same date this one replaces, or None
         "warnings": warnings,
     }

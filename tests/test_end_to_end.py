@@ -154,6 +154,16 @@ def test_the_report_and_manifest_are_there(night: NightSummary) -> None:
     assert rows[0][:4] == ["client_id", "case_id", "customer_id", "reason"]
 
 
+def test_the_allocation_is_proven_close_to_the_optimum_and_fair(night: NightSummary) -> None:
+    allocation = night.manifest["allocation"]
+    assert 0 <= allocation["gap_bound"] < 0.01
+    assert allocation["objective"] <= allocation["upper_bound"] + 1e-6
+    assert allocation["objective"] >= allocation["greedy_objective"] - 1e-6
+    assert allocation["pools"] and all(p["within_bound"] for p in allocation["pools"])
+    report = (night.out_dir / "report.html").read_text(encoding="utf-8")
+    assert "Allocation: optimality and fairness" in report
+
+
 def test_the_outputs_of_issue_6_are_there_and_add_up(night: NightSummary) -> None:
     out = night.out_dir
     for name in ("changes.csv", "scorecards.csv", "visits.csv", "visits.xlsx"):
