@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,14 +72,52 @@ def say(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
 
+class StageMemory:
+    """The child's memory as each stage ends: watches its stderr for stage lines and reads the
+    kernel's figures for the process when one appears (VmHWM: the peak resident set so far;
+    VmRSS: the resident set now), so the line can say which stage sets the peak."""
+
+    def __init__(self, err_path: Path) -> None:
+        self.err_path = err_path
+        self.offset = 0
+        self.partial = b""
+        self.by_stage: dict[str, dict[str, int]] = {}
+
+    def __call__(self, pid: int) -> None:
+        with self.err_path.open("rb") as handle:
+            handle.seek(self.offset)
+            chunk = handle.read()
+        self.offset += len(chunk)
+        *lines, self.partial = (self.partial + chunk).split(b"\n")
+        for line in lines:
+            stage = next(iter(stage_lines(line.decode("utf-8", errors="replace"))), None)
+            if stage is not None:
+                self.by_stage[stage] = proc_memory_mb(pid)
+
+
+def proc_memory_mb(pid: int) -> dict[str, int]:
+    """VmHWM and VmRSS of ``pid`` in MB (empty if it is gone)."""
+    found: dict[str, int] = {}
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return found
+    for line in status.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            found[{"VmHWM": "peak_mb", "VmRSS": "rss_mb"}[key]] = int(value.split()[0]) // 1024
+    return found
+
+
 def run_child(
     cmd: list[str],
     workdir: Path,
     env: dict[str, str] | None = None,
     timeout: float | None = None,
+    watch: Callable[[int], None] | None = None,
 ) -> Child:
     """Run ``cmd`` to the end (or kill it after ``timeout`` seconds); its peak memory comes
-    from the kernel's accounting (wait4).
+    from the kernel's accounting (wait4). ``watch(pid)`` is called every 20 ms while it runs.
 
     ``wait4`` returns the child's own rusage, whose ``ru_maxrss`` is the largest resident set of
     the child and of every descendant it waited for: the process tree's peak, and only this
@@ -93,10 +132,12 @@ def run_child(
             cmd, cwd=ROOT, stdout=out, stderr=err, env=env, start_new_session=True
         )
         while True:
-            pid, status, usage = os.wait4(process.pid, 0 if timeout is None else os.WNOHANG)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
-            if time.perf_counter() - started > (timeout or 0):
+            if watch is not None:
+                watch(process.pid)
+            if timeout is not None and time.perf_counter() - started > timeout:
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: only its tree
                 timed_out = True
                 _, status, usage = os.wait4(process.pid, 0)
@@ -243,13 +284,15 @@ def run_caseflow(
         str(home),
     ]
     say(f"caseflow run on {world.facts['cases']} cases")
-    child = run_child(cmd, work / "caseflow-log", child_env(), timeout)
+    memory = StageMemory(work / "caseflow-log" / "stderr.txt")
+    child = run_child(cmd, work / "caseflow-log", child_env(), timeout, memory)
     stages = stage_lines(child.stderr)
     if child.timed_out:  # the stages that finished say where the time went
         return {
             "outcome": f"killed after {child.seconds:.0f} s (--timeout)",
             "stages": stages,
             "peak_rss_mb": round(child.peak_rss_mb),
+            "memory_by_stage": memory.by_stage,
         }
     if child.code != 0:
         tail = "\n".join(child.stderr.splitlines()[-15:])
@@ -269,6 +312,8 @@ def run_caseflow(
         if stages.get("score")
         else None,
         "peak_rss_mb": round(child.peak_rss_mb),
+        # the process's peak so far and its resident set as each stage ended (from /proc)
+        "memory_by_stage": memory.by_stage,
         **night,
     }
 

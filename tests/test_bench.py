@@ -59,6 +59,9 @@ def test_the_line_times_every_stage_and_counts_what_was_written(
     assert 0 < line["stages_seconds"] <= line["wall_seconds"]
     assert line["cases_per_second"] > 0
     assert 50 < line["peak_rss_mb"] < 8000  # the child's own peak, from the kernel
+    memory = line["memory_by_stage"]  # read from /proc as each stage line appears
+    assert memory and set(memory) <= set(line["stages"])
+    assert all(0 < m["peak_mb"] <= line["peak_rss_mb"] + 1 for m in memory.values())
     written = line["rows_written"]
     assert written["worklists"] > 0
     assert written["worklist_files_csv"] > 0
