@@ -361,6 +361,27 @@ def explain(
     _guard(do)
 
 
+@app.command("runs")
+def runs_cmd(
+    home: HomeOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 30,
+) -> None:
+    """List the audit trail of runs: id, date, start, end, outcome, model version."""
+    from pipeline.run import list_runs
+
+    def do() -> None:
+        rows = list_runs(resolve_home(home), limit)
+        if not rows:
+            out.print("no runs recorded in this home yet")
+        for run_id, day, started, finished, outcome, model in rows:
+            out.print(
+                f"{run_id}  {day}  {started:%Y-%m-%d %H:%M:%S}  "
+                f"{finished:%H:%M:%S}  {outcome:<9}  {model or 'R6 rule'}"
+            )
+
+    _guard(do)
+
+
 @models_app.command("list")
 def models_list(home: HomeOption = None) -> None:
     """List trained versions; the champion is marked."""

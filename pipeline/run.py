@@ -16,6 +16,7 @@ must not BEGIN or COMMIT themselves; ``pipeline.load.transaction`` joins the nig
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import time
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -475,6 +477,7 @@ def run_night(
         except BaseException as exc:
             rollback(con)
             discard_staged(out_dir, run_id)
+            _record_failure(con, run_id, business_date, started, exc)
             con.close()
             failure = _storage_failure(exc, home)
             if failure is None:
@@ -486,6 +489,85 @@ def run_night(
         finally:
             con.close()
         return summary
+
+
+AUDITED_LIBRARIES = (
+    "polars",
+    "duckdb",
+    "pandera",
+    "scikit-learn",
+    "skops",
+    "numpy",
+    "scipy",
+    "pyarrow",
+    "xlsxwriter",
+)
+
+
+def software_versions() -> dict[str, str]:
+    """caseflow's own version and the libraries that shape a night's result (audit trail)."""
+    found = {"caseflow": _version("caseflow")}
+    found.update({name: _version(name) for name in AUDITED_LIBRARIES})
+    return found
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _record_failure(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    business_date: date,
+    started: datetime,
+    exc: BaseException,
+) -> None:
+    """Keep a failed night in the audit trail (runs): its id, dates and what kind of failure.
+
+    Best effort and after the rollback, in a transaction of its own: when the warehouse itself
+    cannot be written (a full disk), the failure is still told on the terminal, not recorded.
+    The message is scrubbed: library errors may quote a debtor's values.
+    """
+    record = {
+        "run_id": run_id,
+        "business_date": business_date.isoformat(),
+        "outcome": "failed",
+        "error": type(exc).__name__,
+        "message": scrub_error(str(exc))[:500],
+        "software": software_versions(),
+    }
+    # When the warehouse cannot take it, the terminal still says why the night failed.
+    with contextlib.suppress(duckdb.Error, OSError):
+        con.execute(
+            "insert or replace into runs values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                business_date,
+                started,
+                datetime.now(),
+                "failed",
+                None,
+                json.dumps(record, sort_keys=True),
+            ],
+        )
+
+
+def list_runs(home: Path, limit: int = 30) -> list[tuple[Any, ...]]:
+    """The audit trail, newest first: run id, date, start, end, outcome, model version."""
+    if not (home / "warehouse.duckdb").exists():
+        return []
+    con = warehouse.connect(home, read_only=True)
+    try:
+        return con.execute(
+            "select run_id, business_date, started_at, finished_at, outcome, model_version "
+            "from runs order by started_at desc, run_id desc limit ?",
+            [limit],
+        ).fetchall()
+    finally:
+        con.close()
 
 
 def _checkpoint(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> None:
@@ -537,6 +619,9 @@ def _allocate_and_stage(
     warnings += _allocation_warnings(allocation.stats)
     warnings += _input_notes(received, checked, replaces)
     rejects = warehouse.query(con, "night_rejects", params)
+    rejected_rows = dict(
+        rejects.filter(pl.col("row") > 0).group_by("file").agg(pl.col("row").n_unique()).iter_rows()
+    )
     manifest: dict[str, Any] = {
         "run_id": run_id,
         "business_date": business_date.isoformat(),
@@ -548,10 +633,12 @@ def _allocate_and_stage(
                 "kind": f.kind,
                 "status": f.status,
                 "rows": f.rows,
+                "rows_rejected": rejected_rows.get(f.name, 0) if f.status == "read" else 0,
                 "message": f.message,
             }
             for f in received.files
         ],
+        "software": software_versions(),
         "model": {
             "method": scores.method,
             "version": scores.model_version,

@@ -232,3 +232,29 @@ def test_a_night_folder_named_for_another_date_is_bad_usage(tmp_path: Path) -> N
         assert result.exit_code == 2, result.output
         assert "is the folder of 2026-11-22, not of --date 2026-11-23" in result.output
     assert not (tmp_path / "h").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_audit_trail_keeps_published_and_failed_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.run
+
+    code, output = _run(tmp_path)
+    assert code == 0, output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["software"]["caseflow"] and manifest["software"]["duckdb"]
+    rejected = {i["file"]: i["rows_rejected"] for i in manifest["inputs"]}
+    assert rejected["cases_southlend.csv"] == 9 and rejected["collectors.csv"] == 0
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("allocation exploded on 110105194912310021")
+
+    monkeypatch.setattr(pipeline.run, "allocate", broken)
+    code, output = _run(tmp_path)
+    assert code == 1
+    listed = CliRunner().invoke(app, ["runs", "--home", str(tmp_path / "home")])
+    assert listed.exit_code == 0, listed.output
+    outcomes = [line.split()[5] for line in listed.output.strip().splitlines()]
+    assert outcomes == ["failed", "published"]  # newest first
+    stored = pipeline.run.list_runs(tmp_path / "home")
+    assert "110105194912310021" not in repr(stored)
