@@ -16,6 +16,7 @@ from typing import Protocol
 import duckdb
 import polars as pl
 
+from pipeline.headers import COLUMNS
 from pipeline.warehouse import sql_text
 
 # Connections inside a transaction begun here (by id: a DuckDB connection cannot say whether it
@@ -91,43 +92,9 @@ class LoadStats:
     snapshot_rows: int
 
 
-CASE_COLUMNS = (
-    "client_id",
-    "case_id",
-    "batch_id",
-    "product",
-    "customer_id",
-    "customer_name",
-    "id_number",
-    "card_number",
-    "phone",
-    "address",
-    "province",
-    "city",
-    "district",
-    "principal",
-    "amount_owed",
-    "days_overdue",
-    "last_payment_date",
-    "last_payment_amount",
-    "handover_date",
-    "return_date",
-    "status",
-    "do_not_contact",
-)
-PAYMENT_COLUMNS = ("client_id", "payment_id", "case_id", "paid_on", "amount")
-CONTACT_COLUMNS = (
-    "client_id",
-    "note_id",
-    "case_id",
-    "collector_id",
-    "channel",
-    "contacted_at",
-    "outcome",
-    "promise_amount",
-    "promise_date",
-    "complaint",
-)
+CASE_COLUMNS = COLUMNS["cases"]
+PAYMENT_COLUMNS = COLUMNS["payments"]
+CONTACT_COLUMNS = COLUMNS["contacts"]
 COLLECTOR_COLUMNS = (
     "collector_id",
     "name",

@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from pipeline import warehouse
-from pipeline.assemble import NightFrames
+from pipeline.assemble import WORKLIST_COLUMNS, NightFrames
 from pipeline.changes import (
     CHANGE_SCHEMA,
     DECISION_SCHEMA,
@@ -34,36 +34,9 @@ from pipeline.policy import Policy
 from pipeline.scorecards import SCORECARD_SCHEMA, cycle_start, scorecards
 
 # What a worklist row showed, kept in ``allocations`` so an export is the night as published.
-STORED_WORKLIST_COLUMNS = (
-    "client_id",
-    "case_id",
-    "customer_id",
-    "collector_id",
-    "collector_name",
-    "team",
-    "rank",
-    "customer_name",
-    "phone",
-    "id_number",
-    "card_number",
-    "city",
-    "district",
-    "address",
-    "amount_owed",
-    "debtor_total_owed",
-    "days_overdue",
-    "overdue_stage",
-    "p_repay",
-    "expected_recovery",
-    "channel",
-    "action",
-    "reasons",
-    "call_window",
-    "return_date",
-    "extension_due",
-    "attempts_allowed",
-    "connected_calls_allowed",
-)
+_KEYS = ("client_id", "case_id", "customer_id")
+# The worklist's own columns, keys first: one list, so a new worklist column is stored too.
+STORED_WORKLIST_COLUMNS = (*_KEYS, *(c for c in WORKLIST_COLUMNS if c not in _KEYS))
 ROSTER_COLUMNS = ("collector_id", "name", "team", "channel", "cities", "daily_capacity", "active")
 NOTES_ONLY = "the last collection notes (no earlier night was published)"
 
