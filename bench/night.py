@@ -65,7 +65,7 @@ class Child:
     peak_rss_mb: float
     stdout: str
     stderr: str
-    timed_out: bool = False
+    killed: str | None = None  # why the benchmark stopped it (--timeout, --max-rss-gb)
 
 
 def say(text: str) -> None:
@@ -115,9 +115,12 @@ def run_child(
     env: dict[str, str] | None = None,
     timeout: float | None = None,
     watch: Callable[[int], None] | None = None,
+    max_rss_mb: float | None = None,
 ) -> Child:
-    """Run ``cmd`` to the end (or kill it after ``timeout`` seconds); its peak memory comes
-    from the kernel's accounting (wait4). ``watch(pid)`` is called every 20 ms while it runs.
+    """Run ``cmd`` to the end, or kill its tree after ``timeout`` seconds or once its resident
+    set passes ``max_rss_mb`` (a night too big for the machine is stopped before the kernel's
+    OOM killer picks a victim among other people's work); its peak memory comes from the
+    kernel's accounting (wait4). ``watch(pid)`` is called every 20 ms while it runs.
 
     ``wait4`` returns the child's own rusage, whose ``ru_maxrss`` is the largest resident set of
     the child and of every descendant it waited for: the process tree's peak, and only this
@@ -125,7 +128,7 @@ def run_child(
     """
     workdir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = workdir / "stdout.txt", workdir / "stderr.txt"
-    timed_out = False
+    killed = None
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -137,9 +140,15 @@ def run_child(
                 break
             if watch is not None:
                 watch(process.pid)
-            if timeout is not None and time.perf_counter() - started > timeout:
+            elapsed = time.perf_counter() - started
+            if timeout is not None and elapsed > timeout:
+                killed = f"killed after {elapsed:.0f} s (--timeout)"
+            elif max_rss_mb is not None:
+                rss = proc_memory_mb(process.pid).get("rss_mb", 0)
+                if rss > max_rss_mb:
+                    killed = f"killed at {rss / 1024:.1f} GB after {elapsed:.0f} s (--max-rss-gb)"
+            if killed is not None:
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: only its tree
-                timed_out = True
                 _, status, usage = os.wait4(process.pid, 0)
                 break
             time.sleep(0.02)
@@ -151,7 +160,7 @@ def run_child(
         peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr=err_path.read_text(encoding="utf-8", errors="replace"),
-        timed_out=timed_out,
+        killed=killed,
     )
 
 
@@ -259,7 +268,11 @@ def trained_models(base: Path) -> Path:
 
 
 def run_caseflow(
-    world: World, work: Path, models: Path | None, profile: Path | None, timeout: float | None
+    world: World,
+    work: Path,
+    models: Path | None,
+    profile: Path | None,
+    limits: tuple[float | None, float | None],
 ) -> dict[str, Any]:
     """One night of ``caseflow run --quiet`` on a fresh home; the figures of the JSON line."""
     home, out_root = work / "home", work / "out"
@@ -285,11 +298,12 @@ def run_caseflow(
     ]
     say(f"caseflow run on {world.facts['cases']} cases")
     memory = StageMemory(work / "caseflow-log" / "stderr.txt")
-    child = run_child(cmd, work / "caseflow-log", child_env(), timeout, memory)
+    timeout, max_rss_mb = limits
+    child = run_child(cmd, work / "caseflow-log", child_env(), timeout, memory, max_rss_mb)
     stages = stage_lines(child.stderr)
-    if child.timed_out:  # the stages that finished say where the time went
+    if child.killed:  # the stages that finished say where the time went
         return {
-            "outcome": f"killed after {child.seconds:.0f} s (--timeout)",
+            "outcome": child.killed,
             "stages": stages,
             "peak_rss_mb": round(child.peak_rss_mb),
             "memory_by_stage": memory.by_stage,
@@ -318,7 +332,9 @@ def run_caseflow(
     }
 
 
-def run_baseline(world: World, work: Path, timeout: float | None) -> dict[str, Any]:
+def run_baseline(
+    world: World, work: Path, limits: tuple[float | None, float | None]
+) -> dict[str, Any]:
     """The pandas baseline on the same files, in its own child process."""
     out_dir = work / "baseline-out"
     if out_dir.exists():
@@ -334,9 +350,10 @@ def run_baseline(world: World, work: Path, timeout: float | None) -> dict[str, A
         str(out_dir),
     ]
     say(f"pandas baseline on {world.facts['cases']} cases")
-    child = run_child(cmd, work / "baseline-log", timeout=timeout)
-    if child.timed_out:
-        return {"outcome": f"killed after {child.seconds:.0f} s (--timeout)"}
+    timeout, max_rss_mb = limits
+    child = run_child(cmd, work / "baseline-log", timeout=timeout, max_rss_mb=max_rss_mb)
+    if child.killed:
+        return {"outcome": child.killed, "peak_rss_mb": round(child.peak_rss_mb)}
     if child.code != 0:
         tail = "\n".join(child.stderr.splitlines()[-15:])
         raise SystemExit(f"baseline failed (exit {child.code}):\n{tail}")
@@ -366,6 +383,13 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, help="kill a child still running after SECONDS"
     )
+    total_gb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    parser.add_argument(
+        "--max-rss-gb",
+        type=float,
+        default=round(0.8 * total_gb, 1),
+        help="kill a child whose resident set passes this (default 80%% of the machine's memory)",
+    )
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -390,10 +414,11 @@ def main() -> None:
         "scoring": "model" if args.model else "rule",
     }
     try:
-        night = run_caseflow(world, work, models, args.cprofile, args.timeout)
+        limits = (args.timeout, args.max_rss_gb * 1024)
+        night = run_caseflow(world, work, models, args.cprofile, limits)
         result.update(night)
         if args.baseline:
-            baseline = run_baseline(world, work, args.timeout)
+            baseline = run_baseline(world, work, limits)
             result["baseline"] = baseline
             if "wall_seconds" in baseline and "wall_seconds" in night:
                 result["baseline_wall_seconds"] = baseline["wall_seconds"]
