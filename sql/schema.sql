@@ -166,6 +166,11 @@ ALTER TABLE allocations ADD COLUMN IF NOT EXISTS extension_due BOOLEAN;
 -- The rule pack's limits a phone row carried (pipeline/rules).
 ALTER TABLE allocations ADD COLUMN IF NOT EXISTS attempts_allowed INTEGER;
 ALTER TABLE allocations ADD COLUMN IF NOT EXISTS connected_calls_allowed INTEGER;
+-- Issue 4: one debtor's rows share a reference (no id number in it) and the cycle week (R1).
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS debtor_ref VARCHAR;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS cycle INTEGER;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS cycle_week INTEGER;
+ALTER TABLE allocations ADD COLUMN IF NOT EXISTS strategy_group VARCHAR;
 
 ALTER TABLE holds ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
 ALTER TABLE holds ADD COLUMN IF NOT EXISTS detail VARCHAR;
