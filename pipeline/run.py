@@ -202,8 +202,6 @@ def _record(
         con.execute("insert into holds by name select * from night_holds")
         if review is not None and roster is not None:
             record_review(con, business_date, run_id, review, roster)
-        if review is not None and roster is not None:
-            record_review(con, business_date, run_id, review, roster)
         con.execute(
             "insert into runs values (?, ?, ?, ?, ?, ?, ?)",
             [
