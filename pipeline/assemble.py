@@ -51,6 +51,11 @@ WORKLIST_COLUMNS = (
     # the rule pack's limits for the work day on phone rows (pipeline/rules)
     "attempts_allowed",
     "connected_calls_allowed",
+    # issue 4: one debtor's rows are adjacent and share a reference (a hash, no id number) and
+    # the debtor's total owed; the case's cycle and week of it (R1) on the work day
+    "debtor_ref",
+    "cycle",
+    "cycle_week",
 )
 
 

@@ -17,6 +17,8 @@ from typing import Any
 from pipeline.errors import PolicyError
 
 CHANNELS = ("phone", "visit", "letter")
+STAGES = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+")  # strategy.overdue_stage
+GROUPS = ("champion", "challenger")
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,29 @@ class ChannelSettings:
 
     cost: float
     effect: float
+
+
+def _every_day() -> dict[str, int]:
+    return dict.fromkeys(STAGES, 1)
+
+
+@dataclass(frozen=True)
+class ChallengerSettings:
+    """The challenger strategy (issue 4, item 8): a lighter touch than the champion.
+
+    Its own channel effect multipliers (visits valued less, letters more, so fewer visits and
+    more letters where R11-R13 allow) and a slower contact rhythm: a debtor is worked at most
+    every ``rhythm_days`` days (or the stage's rhythm, if slower).
+    """
+
+    phone: float = 1.0
+    visit: float = 1.2
+    letter: float = 0.6
+    rhythm_days: int = 2
+
+    def effect(self, channel: str) -> float:
+        value: float = getattr(self, channel)
+        return value
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,24 @@ class Policy:
     # review instead of another call.
     legal_review_min_balance: float = 50000.0
     legal_review_refusals: int = 2
+    # Contact rhythm (issue 4, item 6): a debtor is worked at most every N days, per overdue
+    # stage (1: every night). A promise due, a broken promise or an extension due is worked anyway.
+    rhythm_days: dict[str, int] = field(default_factory=_every_day)
+    # Evidence from the warehouse history (pipeline/evidence.py): contacts of the last
+    # ``evidence_days`` days, "paid" = a payment within ``evidence_horizon_days`` after one.
+    evidence_days: int = 90
+    evidence_horizon_days: int = 14
+    # Shrinkage: an estimated channel effect weighs n / (n + evidence_prior_contacts) against the
+    # policy's multiplier (n: the channel's contacts); a rhythm bucket needs this many contacts.
+    evidence_prior_contacts: int = 500
+    evidence_min_contacts: int = 200
+    # Switches: use the estimates instead of the settings above (off: they are only reported).
+    use_estimated_effects: bool = False
+    use_estimated_rhythm: bool = False
+    # Champion/challenger (issue 4, item 8): a seeded, stable share of debtors gets the challenger.
+    challenger_share: float = 0.1
+    challenger_seed: int = 2026
+    challenger: ChallengerSettings = field(default_factory=ChallengerSettings)
 
     def channel(self, name: str) -> ChannelSettings:
         value: ChannelSettings = getattr(self, name)
@@ -101,6 +144,48 @@ def _channel(key: str, raw: Any, default: ChannelSettings) -> ChannelSettings:
     cost = _check_number(f"{key}.cost", raw.get("cost", default.cost), minimum=0)
     effect = _check_number(f"{key}.effect", raw.get("effect", default.effect), minimum=0)
     return ChannelSettings(cost=float(cost), effect=float(effect))
+
+
+def _challenger(raw: Any) -> ChallengerSettings:
+    if not isinstance(raw, dict):
+        raise PolicyError(
+            "policy key 'challenger': expected a table like [challenger] visit = 1.2, ..."
+        )
+    default = ChallengerSettings()
+    known = {f.name for f in fields(ChallengerSettings)}
+    unknown = set(raw) - known
+    if unknown:
+        raise PolicyError(f"policy key 'challenger.{sorted(unknown)[0]}': unknown setting")
+    changes: dict[str, Any] = {}
+    for name in CHANNELS:
+        if name in raw:
+            changes[name] = float(_check_number(f"challenger.{name}", raw[name], minimum=0))
+    if "rhythm_days" in raw:
+        changes["rhythm_days"] = int(
+            _check_number("challenger.rhythm_days", raw["rhythm_days"], minimum=1, integer=True)
+        )
+    return replace(default, **changes)
+
+
+def _rhythm(raw: Any) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        raise PolicyError("policy key 'rhythm_days': expected a table like [rhythm_days] M1 = 1")
+    rhythm = _every_day()
+    for stage, days in raw.items():
+        if stage not in rhythm:
+            raise PolicyError(
+                f"policy key 'rhythm_days.{stage}': unknown stage (known: {', '.join(STAGES)})"
+            )
+        rhythm[stage] = int(
+            _check_number(f"rhythm_days.{stage}", days, minimum=1, maximum=90, integer=True)
+        )
+    return rhythm
+
+
+def _check_switch(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise PolicyError(f"policy key '{key}': expected true or false, got {value!r}")
+    return value
 
 
 def _check_window(value: Any) -> str:
@@ -156,6 +241,26 @@ def policy_from_mapping(raw: dict[str, Any]) -> Policy:
         )
     if "call_window" in raw:
         changes["call_window"] = _check_window(raw["call_window"])
+    for key in (
+        "evidence_days",
+        "evidence_horizon_days",
+        "evidence_prior_contacts",
+        "evidence_min_contacts",
+        "challenger_seed",
+    ):
+        if key in raw:
+            changes[key] = int(_check_number(key, raw[key], minimum=1, integer=True))
+    for key in ("use_estimated_effects", "use_estimated_rhythm"):
+        if key in raw:
+            changes[key] = _check_switch(key, raw[key])
+    if "challenger_share" in raw:
+        changes["challenger_share"] = float(
+            _check_number("challenger_share", raw["challenger_share"], minimum=0, maximum=1)
+        )
+    if "challenger" in raw:
+        changes["challenger"] = _challenger(raw["challenger"])
+    if "rhythm_days" in raw:
+        changes["rhythm_days"] = _rhythm(raw["rhythm_days"])
     if "rule_pack" in raw:
         if raw["rule_pack"] not in RULE_PACKS:
             raise PolicyError(
@@ -172,13 +277,22 @@ def policy_toml(policy: Policy) -> str:
     tables: list[str] = []
     for name, value in asdict(policy).items():
         if isinstance(value, dict):
-            tables += ["", f"[{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+            tables += ["", f"[{name}]"] + [
+                f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()
+            ]
         else:
             lines.append(f"{name} = {_toml_value(value)}")
     return "\n".join(lines + tables) + "\n"
 
 
+def _toml_key(key: str) -> str:
+    # a bare key is letters, digits, _ and -; "M7+" must be quoted
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
 def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     return repr(value)

@@ -8,21 +8,39 @@ the city; a letter needs more than the R11 threshold, an address that is the deb
 and a verified debtor (R19)). Value decides among the channels that remain:
 p_repay x amount x channel effect - channel cost.
 
-Cases of one debtor (client_id, customer_id) share one decision: one channel, one collector.
+Cases of one debtor (client_id, customer_id) share one decision: one channel, one collector,
+one short reference (``debtor_ref``, a hash: no id number in it) and one strategy group (champion
+or challenger, a seeded stable share of debtors: ``policy.challenger_share``). A debtor worked
+more recently than the contact rhythm of its stage allows is held, unless a promise or an
+extension is due. With the night's ``Evidence`` (pipeline/evidence.py), the channel effects and
+the rhythm may be the estimated ones (policy switches), and cn-2026's "unreachable" is counted
+over the last days of notes.
+
+Every date test is made against the work day (the business date + 1): files arrive at night and
+the worklist is worked the next day.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+import duckdb
 import polars as pl
 
+from pipeline import warehouse
+from pipeline.evidence import Evidence, rhythm_in_force, share_basis_points
 from pipeline.policy import CHANNELS, Policy
 from pipeline.rules import apply_rules
-from pipeline.rules.base import CLOSED_STATUSES, letter_allowed
+from pipeline.rules.base import CLOSED_STATUSES, debtor_any, letter_allowed, work_day
 
 RIGHT_PARTY = ("right_party", "promise_to_pay", "refused", "paid_claimed", "visit_met")
 __all__ = ["CLOSED_STATUSES", "RIGHT_PARTY", "action_for", "decide", "overdue_stage"]
+RHYTHM = "contact rhythm: worked recently, next contact not yet due"
+RECENCY_DEFAULTS = {
+    "failed_days_recent": pl.Int64,
+    "reached_recent": pl.Int64,
+    "last_contact_on": pl.Date,
+}
 
 
 def overdue_stage(days: pl.Expr) -> pl.Expr:
@@ -38,27 +56,87 @@ def overdue_stage(days: pl.Expr) -> pl.Expr:
 
 
 def _case_flags(night: pl.DataFrame, business_date: date, policy: Policy) -> pl.DataFrame:
-    bd = pl.lit(business_date)
+    wd = pl.lit(work_day(business_date))
     notice = timedelta(days=policy.extension_notice_days)
     invalid_number = pl.col("last_phone_outcomes").list.len().fill_null(0).eq(3) & pl.col(
         "last_phone_outcomes"
     ).list.eval(pl.element() == "wrong_number").list.all().fill_null(False)
+    days_held = (wd - pl.col("handover_date")).dt.total_days()
     return night.with_columns(
         debtor_key=pl.col("client_id") + pl.lit("/") + pl.col("customer_id"),
         overdue_stage=overdue_stage(pl.col("days_overdue")),
         verified=pl.col("right_party_contacts") > 0,
         phone_invalid=invalid_number,
-        promise_due=pl.col("last_promise_date") == bd,
-        promise_pending=pl.col("last_promise_date") > bd,
-        promise_broken=(pl.col("last_promise_date") < bd)
-        & (pl.col("last_promise_date") >= bd - timedelta(days=7))
+        # promises against the work day: one due that day is confirmed, one before it not paid
+        # in the 7 days to tonight's files is broken, one after it is not chased
+        promise_due=pl.col("last_promise_date") == wd,
+        promise_pending=pl.col("last_promise_date") > wd,
+        promise_broken=(pl.col("last_promise_date") < wd)
+        & (pl.col("last_promise_date") >= wd - timedelta(days=7))
         & (pl.col("paid_recently") <= 0),
-        extension_due=(pl.col("return_date") >= bd) & (pl.col("return_date") <= bd + notice),
-        cycle=((bd - pl.col("handover_date")).dt.total_days() // policy.cycle_days).cast(pl.Int32),
+        # R3: the work day is the last one to ask for an extension of a case returning within
+        # the notice (a case whose return date is before the work day is returned: rules.base)
+        extension_due=(pl.col("return_date") >= wd) & (pl.col("return_date") <= wd + notice),
+        cycle=(days_held // policy.cycle_days).cast(pl.Int32),
         # R1: a cycle is checked weekly; week 1 is the cycle's first seven days
-        cycle_week=(
-            (bd - pl.col("handover_date")).dt.total_days() % policy.cycle_days // 7 + 1
-        ).cast(pl.Int32),
+        cycle_week=(days_held % policy.cycle_days // 7 + 1).cast(pl.Int32),
+    )
+
+
+def _with_recency(cases: pl.DataFrame, evidence: Evidence | None) -> pl.DataFrame:
+    """The recent history of each case (pipeline/evidence.py), unless the night carries it."""
+    missing = [c for c in RECENCY_DEFAULTS if c not in cases.columns]
+    if missing and evidence is not None:
+        recent = evidence.recency.select("client_id", "case_id", *missing)
+        cases = cases.join(recent, on=["client_id", "case_id"], how="left")
+    elif missing:
+        cases = cases.with_columns(
+            pl.lit(None, dtype=RECENCY_DEFAULTS[c]).alias(c) for c in missing
+        )
+    return cases.with_columns(
+        pl.col("failed_days_recent").fill_null(0), pl.col("reached_recent").fill_null(0)
+    )
+
+
+def strategy_groups(keys: pl.Series, policy: Policy) -> pl.DataFrame:
+    """debtor_key -> debtor_ref and strategy_group (sql/strategy_groups.sql, md5: the same
+    debtor gets the same group on every night and machine for a given seed and share)."""
+    con = duckdb.connect()
+    try:
+        con.register("debtor_keys", pl.DataFrame({"debtor_key": keys}).to_arrow())
+        params = {"seed": str(policy.challenger_seed), "share_bp": share_basis_points(policy)}
+        return warehouse.query(con, "strategy_groups", params)
+    finally:
+        con.close()
+
+
+def _rhythm_hold(
+    cases: pl.DataFrame, policy: Policy, evidence: Evidence | None, business_date: date
+) -> pl.DataFrame:
+    """Hold a debtor worked (noted) fewer days before the work day than its rhythm allows.
+
+    The rhythm is the most frequent of its cases' stages (policy ``rhythm_days``, or the
+    estimate), and at least ``challenger.rhythm_days`` for a challenger debtor. A promise due,
+    a broken promise or an extension due is worked anyway.
+    """
+    rhythm = rhythm_in_force(policy, evidence)
+    stage_days = pl.col("overdue_stage").replace_strict(rhythm, return_dtype=pl.Int32)
+    days = (
+        pl.when(pl.col("strategy_group") == "challenger")
+        .then(pl.max_horizontal(stage_days, pl.lit(policy.challenger.rhythm_days)))
+        .otherwise(stage_days)
+        .min()
+        .over("debtor_key")
+    )
+    last = pl.col("last_contact_on").max().over("debtor_key")
+    since = (pl.lit(work_day(business_date)) - last).dt.total_days()
+    urgent = debtor_any(pl.col("promise_due") | pl.col("promise_broken") | pl.col("extension_due"))
+    return cases.with_columns(
+        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
+        .then(pl.col("hold_reason"))
+        .when((since < days).fill_null(False) & ~urgent)
+        .then(pl.lit(RHYTHM))
+        .otherwise(None)
     )
 
 
@@ -69,7 +147,10 @@ def _eligibility(night: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> p
     )
     has = {c: active.filter(pl.col("channel") == c).height > 0 for c in CHANNELS}
     return night.with_columns(
-        can_phone=pl.lit(has["phone"]) & pl.col("phone").is_not_null(),
+        # a pack may bar the phone alone (us-regf's caps are about calls): phone_barred
+        can_phone=pl.lit(has["phone"])
+        & pl.col("phone").is_not_null()
+        & pl.col("phone_barred").is_null(),
         # R14/R15: a visit is chosen with care, after background work; a debtor not yet
         # verified gets the covering first call (过案) when a phone can reach them, and a visit
         # only when no phone can.
@@ -83,30 +164,46 @@ def _eligibility(night: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> p
     )
 
 
-def _debtor_values(workable: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+def _effect(channel: str, policy: Policy, evidence: Evidence | None) -> pl.Expr:
+    """The channel's effect multiplier for each debtor's group: the champion's (the policy's,
+    or the estimate when ``use_estimated_effects`` is on) or the challenger's table."""
+    champion = evidence.effect(channel) if evidence is not None else policy.channel(channel).effect
+    return (
+        pl.when(pl.col("strategy_group") == "challenger")
+        .then(pl.lit(policy.challenger.effect(channel)))
+        .otherwise(pl.lit(champion))
+    )
+
+
+def _debtor_values(
+    workable: pl.DataFrame, policy: Policy, evidence: Evidence | None = None
+) -> pl.DataFrame:
     """Expected net value of each channel for each debtor (null where it may not be used).
 
     A call or a visit covers all of a debtor's cases at one cost; a letter is one per case.
     """
     er = pl.col("p_repay") * pl.col("balance")
     phone, visit, letter = policy.phone, policy.visit, policy.letter
+    effect = {c: _effect(c, policy, evidence) for c in CHANNELS}
     return workable.group_by("debtor_key").agg(
         pl.len().alias("debtor_cases"),
         pl.col("balance").sum().alias("debtor_total_owed"),
         pl.when(pl.col("can_phone").any())
-        .then((er * phone.effect).sum() - phone.cost)
+        .then((er * effect["phone"]).sum() - phone.cost)
         .alias("value_phone"),
         pl.when(pl.col("can_visit").any())
-        .then((er * visit.effect).sum() - visit.cost)
+        .then((er * effect["visit"]).sum() - visit.cost)
         .alias("value_visit"),
         pl.when(pl.col("can_letter").any())
-        .then(((er * letter.effect) - letter.cost).filter(pl.col("can_letter")).sum())
+        .then(((er * effect["letter"]) - letter.cost).filter(pl.col("can_letter")).sum())
         .alias("value_letter"),
         pl.col("can_letter").sum().alias("letter_cases"),
         pl.col("promise_due").fill_null(False).any().alias("debtor_promise_due"),
         pl.col("extension_due").any().alias("debtor_extension_due"),
         pl.col("previous_collector_id").drop_nulls().first().alias("previous_collector_id"),
         pl.col("city").sort_by("balance", descending=True).first().alias("debtor_city"),
+        pl.col("debtor_ref").first(),
+        pl.col("strategy_group").first(),
     )
 
 
@@ -116,17 +213,25 @@ def decide(
     roster: pl.DataFrame,
     policy: Policy,
     business_date: date,
+    evidence: Evidence | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Return (cases with their hold reason and flags, debtors with a value per channel).
 
-    ``scores`` has client_id, case_id, p_repay, expected_recovery, reasons.
+    ``scores`` has client_id, case_id, p_repay, expected_recovery, reasons. ``evidence`` is the
+    night's (pipeline/evidence.py); without it the policy's settings are used and the recent
+    history is what ``night`` carries (else none).
     """
-    cases = _case_flags(night, business_date, policy)
-    cases = cases.join(scores, on=["client_id", "case_id"], how="left")
-    cases = _eligibility(apply_rules(cases, policy, business_date), roster, policy)
+    cases = _with_recency(_case_flags(night, business_date, policy), evidence)
+    groups = strategy_groups(cases.get_column("debtor_key").unique(), policy)
+    cases = cases.join(scores, on=["client_id", "case_id"], how="left").join(
+        groups, on="debtor_key", how="left"
+    )
+    cases = apply_rules(cases, policy, business_date)
+    cases = _eligibility(_rhythm_hold(cases, policy, evidence, business_date), roster, policy)
     workable = cases.filter(pl.col("hold_reason").is_null())
-    debtors = _debtor_values(workable, policy)
+    debtors = _debtor_values(workable, policy, evidence)
     # A debtor no channel may reach: held; unverified ones say so (R19), the rest need tracing.
+    debtor_phone_barred = pl.col("phone_barred").drop_nulls().first().over("debtor_key")
     reachable = debtors.select(
         "debtor_key",
         pl.any_horizontal(pl.col(f"value_{c}").is_not_null() for c in CHANNELS).alias("reachable"),
@@ -136,6 +241,9 @@ def decide(
         .with_columns(
             hold_reason=pl.when(pl.col("hold_reason").is_not_null())
             .then(pl.col("hold_reason"))
+            # a pack barred the phone and no other channel is open: held by that rule's name
+            .when(~pl.col("reachable").fill_null(False) & debtor_phone_barred.is_not_null())
+            .then(debtor_phone_barred)
             .when(~pl.col("reachable").fill_null(False) & ~pl.col("verified"))
             .then(pl.lit("unverified identity: no phone or visit to verify (trace)"))
             .when(~pl.col("reachable").fill_null(False))

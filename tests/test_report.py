@@ -64,6 +64,9 @@ WORKLIST_SCHEMA: dict[str, Any] = {
     "extension_due": pl.Boolean,
     "attempts_allowed": pl.Int32,
     "connected_calls_allowed": pl.Int32,
+    "debtor_ref": pl.Utf8,
+    "cycle": pl.Int32,
+    "cycle_week": pl.Int32,
 }
 HOLD_SCHEMA: dict[str, Any] = {
     "client_id": pl.Utf8,

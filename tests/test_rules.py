@@ -30,10 +30,23 @@ US = replace(Policy(), rule_pack="us-regf")
 COLLECTING = ("call: collect", "visit: collect (carry contract, plan form, note form)")
 
 
+RECENT = {"failed_days_recent": pl.Int64, "reached_recent": pl.Int64, "last_contact_on": pl.Date}
+
+
+def _frame(*rows: dict[str, Any]) -> pl.DataFrame:
+    """The night's frame; the recent history (pipeline/evidence.py) where the rows give it."""
+    frame = night(*rows)
+    for column, dtype in RECENT.items():
+        if any(column in r for r in rows):
+            values = [r.get(column) for r in rows]
+            frame = frame.with_columns(pl.Series(column, values, dtype=dtype))
+    return frame
+
+
 def _night(
     *rows: dict[str, Any], policy: Policy = CN, team: pl.DataFrame = ROSTER
 ) -> tuple[pl.DataFrame, NightFrames]:
-    frame = night(*rows)
+    frame = _frame(*rows)
     cases, debtors = decide(frame, scores(frame), team, policy, TONIGHT)
     frames = assemble(cases, debtors, allocate(debtors, team, policy), team, policy)
     return cases, frames
@@ -76,27 +89,30 @@ def test_do_not_contact_holds_every_case_of_the_debtor(policy: Policy) -> None:
     assert (_hold(frames, "A"), _hold(frames, "B")) == (base.DO_NOT_CONTACT, base.DO_NOT_CONTACT)
 
 
-def test_a_case_past_its_return_date_is_returned_and_leaves_the_worklists() -> None:
+def test_a_case_past_its_return_date_on_the_work_day_is_returned() -> None:
+    # the worklist is worked the day after the business date: a case returning tonight is gone
     _, frames = _night(
-        case("A", return_date=_day(1)), case("B", return_date=TONIGHT, customer_id="D2")
+        case("A", return_date=TONIGHT), case("B", return_date=_day(-1), customer_id="D2")
     )
     assert _hold(frames, "A") == "returned"
     assert frames.worklists.get_column("case_id").to_list() == ["B"]
     assert _row(frames, "B")["extension_due"]
 
 
-def test_promises_not_chased_before_due_then_due_then_broken() -> None:
+def test_promises_against_the_work_day_pending_then_due_then_broken() -> None:
     _, frames = _night(
-        case("A", customer_id="D1", last_promise_date=_day(-1)),
-        case("B", customer_id="D2", last_promise_date=TONIGHT),
-        case("C", customer_id="D3", last_promise_date=_day(1)),
-        case("D", customer_id="D4", last_promise_date=_day(1), paid_recently=500.0),
+        case("A", customer_id="D1", last_promise_date=_day(-2)),
+        case("B", customer_id="D2", last_promise_date=_day(-1)),  # the work day
+        case("C", customer_id="D3", last_promise_date=TONIGHT),  # no payment in tonight's files
+        case("D", customer_id="D4", last_promise_date=TONIGHT, paid_recently=500.0),
+        case("E", customer_id="D5", last_promise_date=_day(7)),  # broken 8 days ago: too old
         team=PHONES,
     )
     assert _hold(frames, "A") == base.PROMISE_PENDING
     assert _row(frames, "B")["action"] == "promise due today: confirm payment"
     assert _row(frames, "C")["action"].startswith("promise broken")
     assert _row(frames, "D")["action"] == "call: collect"
+    assert _row(frames, "E")["action"] == "call: collect"
 
 
 def test_r11_a_900_yuan_case_never_gets_a_letter() -> None:
@@ -201,8 +217,13 @@ def test_cn_2026_visit_rows_carry_no_phone_limits() -> None:
         ({"last_phone_outcomes": ["no_answer", "no_answer", "third_party"]}, True),
         ({"last_phone_outcomes": ["no_answer", "no_answer", "right_party"]}, False),
         ({"last_phone_outcomes": ["no_answer", "no_answer"]}, False),
-        ({"last_phone_outcomes": ["no_answer"], "failed_call_days": 3}, True),
-        ({"last_phone_outcomes": ["no_answer"], "failed_call_days": 2}, False),
+        ({"last_phone_outcomes": ["no_answer"], "failed_days_recent": 3}, True),
+        ({"last_phone_outcomes": ["no_answer"], "failed_days_recent": 2}, False),
+        # reached in the window: not unreachable, however many days the calls failed
+        ({"failed_days_recent": 3, "reached_recent": 1}, False),
+        # failed calls on many days since the debtor was last reached, weeks ago: not "3 days
+        # unreachable" (the whole-history count put trace on half the samples' rows)
+        ({"last_phone_outcomes": ["no_answer"], "failed_call_days": 12}, False),
         ({"last_phone_outcomes": ["wrong_number"] * 3}, True),
     ],
 )
@@ -214,7 +235,7 @@ def test_cn_2026_third_party_contact_only_once_the_debtor_is_unreachable(
 
 
 def test_cn_2026_no_third_party_contact_under_us_regf_for_unanswered_calls() -> None:
-    _, frames = _night(case("A", failed_call_days=3), policy=US, team=PHONES)
+    _, frames = _night(case("A", failed_days_recent=3), policy=US, team=PHONES)
     assert _row(frames, "A")["action"] == "call: collect"
 
 

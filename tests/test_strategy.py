@@ -9,6 +9,8 @@ from pipeline.policy import Policy
 from pipeline.strategy import decide, overdue_stage
 from tests.factories import TONIGHT, case, collector, night, roster, scores
 
+WORK_DAY = TONIGHT + timedelta(days=1)  # the worklist is worked the day after the files arrive
+
 ROSTER = roster(collector("P1", "phone"), collector("V1", "visit"), collector("L1", "letter"))
 
 
@@ -84,13 +86,15 @@ def test_a_debtors_cases_share_one_value_per_channel() -> None:
     assert row["value_phone"] == pytest.approx(2997.0)
 
 
-def test_extension_due_within_the_notice() -> None:
+def test_r3_extension_due_within_the_notice_of_the_work_day() -> None:
     cases, _ = _decide(
-        case("A", return_date=TONIGHT + timedelta(days=3)),
-        case("B", return_date=TONIGHT + timedelta(days=4)),
+        case("A", return_date=WORK_DAY + timedelta(days=3)),
+        case("B", return_date=WORK_DAY + timedelta(days=4)),
+        case("C", return_date=WORK_DAY),
     )
     assert _case(cases, "A")["extension_due"]
     assert not _case(cases, "B")["extension_due"]
+    assert _case(cases, "C")["extension_due"]
 
 
 def test_overdue_stages() -> None:
@@ -121,12 +125,13 @@ def test_an_unverified_debtor_is_visited_only_when_no_phone_can_reach_them() -> 
     assert _case(cases, "C")["can_visit"]
 
 
-def test_r1_each_case_has_its_cycle_and_week() -> None:
+def test_r1_each_case_has_its_cycle_and_week_on_the_work_day() -> None:
     cases, _ = _decide(
         case("A", handover_date=TONIGHT),
-        case("B", handover_date=TONIGHT - timedelta(days=13)),
-        case("C", handover_date=TONIGHT - timedelta(days=29)),
-        case("D", handover_date=TONIGHT - timedelta(days=30)),
+        case("B", handover_date=WORK_DAY - timedelta(days=13)),
+        case("C", handover_date=WORK_DAY - timedelta(days=14)),
+        case("D", handover_date=WORK_DAY - timedelta(days=29)),
+        case("E", handover_date=WORK_DAY - timedelta(days=30)),
     )
     got = cases.sort("case_id").select("cycle", "cycle_week").rows()
-    assert got == [(0, 1), (0, 2), (0, 5), (1, 1)]
+    assert got == [(0, 1), (0, 2), (0, 3), (0, 5), (1, 1)]

@@ -10,11 +10,14 @@
   ``third_party_allowed`` says when (no usable number, or the pack's test of unreachable);
 - R11-R13, R19: ``letter_allowed`` (used with the roster in strategy).
 - R16 (masking in field material) is applied where data leaves: pipeline.assemble and publish.
+
+A pack may also bar the phone alone (``bar_phone``: ``phone_barred`` names the rule): the debtor
+keeps the other channels and is held by that rule's name only when none is open (strategy).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -25,6 +28,22 @@ FAILED_CALL = ("no_answer", "wrong_number", "third_party")
 DO_NOT_CONTACT = "do-not-contact"
 PROMISE_PENDING = "promise to pay not yet due"
 LEGAL_REVIEW = "legal review (R17-R18): wilful refusal above the threshold"
+
+
+def work_day(business_date: date) -> date:
+    """The day the night's worklist is worked: files arrive at night, work is done the next day."""
+    return business_date + timedelta(days=1)
+
+
+def bar_phone(cases: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataFrame:
+    """No call where ``condition`` is true, naming ``reason``, unless already barred."""
+    return cases.with_columns(
+        phone_barred=pl.when(pl.col("phone_barred").is_not_null())
+        .then(pl.col("phone_barred"))
+        .when(condition.fill_null(False))
+        .then(pl.lit(reason))
+        .otherwise(None)
+    )
 
 
 def hold(cases: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataFrame:
@@ -53,16 +72,17 @@ def consecutive_failed_calls(count: int) -> pl.Expr:
 
 def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFrame:
     """Hold reasons of the decks' rules, and the R20 gate for third-party contact."""
-    if "hold_reason" not in cases.columns:
-        cases = cases.with_columns(hold_reason=pl.lit(None, dtype=pl.Utf8))
+    for column in ("hold_reason", "phone_barred"):
+        if column not in cases.columns:
+            cases = cases.with_columns(pl.lit(None, dtype=pl.Utf8).alias(column))
     cases = cases.with_columns(
         hold_reason=pl.when(pl.col("hold_reason").is_not_null())
         .then(pl.col("hold_reason"))
         .when(pl.col("status").is_in(CLOSED_STATUSES))
         .then(pl.col("status"))
-        # R1/R13: past its return date a case goes back to the client, even before the
-        # snapshot marks it (sql/snapshot_cases.sql)
-        .when(pl.col("return_date") < pl.lit(business_date))
+        # R1/R13: past its return date on the work day a case goes back to the client, even
+        # before the snapshot marks it (sql/snapshot_cases.sql)
+        .when(pl.col("return_date") < pl.lit(work_day(business_date)))
         .then(pl.lit("returned"))
         .otherwise(None)
     )

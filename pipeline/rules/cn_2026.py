@@ -6,7 +6,10 @@ and the internet-finance collection standard.
 - at most 3 connected calls a day per debtor, across all cases and collectors
   (``connected_calls_allowed``; a debtor's cases go to one collector);
 - third-party contact only once the debtor is unreachable: an invalid number, 3 consecutive
-  failed attempts, or 3 days unreachable (calls failed on 3 days since last reached);
+  failed attempts, or 3 days unreachable: failed calls on each of the last 3 days up to the
+  business date and no right-party contact in them (``failed_days_recent`` and
+  ``reached_recent``, sql/contact_recency.sql). A failed call weeks after the debtor was last
+  reached is not "unreachable" now: counting over the whole history put trace on half the book.
 - a cooling-off hold of ``policy.cooling_off_days`` days after a complaint, all the debtor's cases.
 """
 
@@ -37,7 +40,10 @@ def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFr
     unreachable = (
         pl.col("third_party_allowed")
         | consecutive_failed_calls(FAILED_IN_A_ROW)
-        | (pl.col("failed_call_days") >= DAYS_UNREACHABLE)
+        | (
+            (pl.col("failed_days_recent").fill_null(0) >= DAYS_UNREACHABLE)
+            & (pl.col("reached_recent").fill_null(0) == 0)
+        )
     )
     return cases.with_columns(
         third_party_allowed=debtor_any(unreachable),
