@@ -37,6 +37,7 @@ from pipeline import warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble
 from pipeline.errors import CaseflowError, UsageError
+from pipeline.evidence import gather
 from pipeline.ingest import IngestResult, ingest
 from pipeline.load import LoadStats, begin, commit, load, rollback, transaction
 from pipeline.locking import home_lock
@@ -596,7 +597,8 @@ def _allocate_and_stage(
         roster = warehouse.query(con, "roster", {})
         scores: Scores = score_night(con, home, business_date)
     with timer.stage("strategy"):
-        cases, debtors = decide(night, scores.frame, roster, policy, business_date)
+        evidence = gather(con, business_date, policy)  # estimates from the history (issue 4)
+        cases, debtors = decide(night, scores.frame, roster, policy, business_date, evidence)
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy, business_date)
@@ -645,6 +647,7 @@ def _allocate_and_stage(
         "drift": scores.drift_record(),  # PSI of the score and main features (models.drift)
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
+        "strategy": evidence.record(),  # channel effects, rhythm, champion/challenger
         "counts": _counts(received, checked, stats, night, frames, rejects),
         "allocation": _allocation_record(allocation.stats),
         "replaces": replaces,  # the run of the same date this one replaces, or None
