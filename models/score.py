@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from models import drift as drift_module
 from models.features import feature_frame, prepare
 from models.registry import LoadedModel, Registry
+from models.trees import probability_function
 from pipeline.errors import ModelError
 
 SCORE_SCHEMA = {
@@ -105,14 +106,15 @@ def _model_scores(
     numeric = x[:, : len(model.encoder.numeric)]
     if not np.isfinite(numeric).all():
         raise ModelError("the night's features hold non-finite values; the night is not scored")
-    probability = model.probability_of(x)
+    scorer = probability_function(model)  # the trees as numpy: the same numbers, faster
+    probability = scorer(x)
     p = pl.Series("p_repay", probability, dtype=pl.Float64)
     frame = rows.select(
         pl.col("client_id").cast(pl.Utf8),
         pl.col("case_id").cast(pl.Utf8),
         p,
         (p * pl.col("balance").cast(pl.Float64)).alias("expected_recovery"),
-        loaded.explainer.reasons(model, x, probability),
+        loaded.explainer.reasons(model, x, probability, scorer),
     )
     # like with like: the training rows are cases active on their night
     active = rows.get_column("status").eq("active").fill_null(False).to_numpy()

@@ -1,0 +1,131 @@
+"""Load and score alone, on a world read and validated once: the stages issue 8 works on.
+
+    .venv/bin/python bench/stages.py --cases 1000000            # R6 rule
+    .venv/bin/python bench/stages.py --cases 1000000 --model    # the model of bench/night.py
+
+The first call ingests and validates the world (bench/world_gen.py, cached by bench/night.py)
+and keeps the validated frames as Parquet beside it (``validated/``); later calls start from
+them, so a change to load or score is measured in seconds, not after minutes of validation.
+Each call loads the night into a fresh warehouse in one transaction (as ``caseflow run`` does),
+then times the night's book (``sql/night_cases.sql``), the roster and the scoring, and prints one
+JSON line with the seconds of each, the peak memory (VmHWM) and the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline import warehouse  # noqa: E402
+from pipeline.ingest import ReceivedFile, ingest  # noqa: E402
+from pipeline.load import begin, load, rollback  # noqa: E402
+from pipeline.validate import validate  # noqa: E402
+
+WORLD = ROOT / "bench" / "world"
+
+
+def world_dir(cases: int, seed: int) -> Path:
+    found = sorted(WORLD.glob(f"n{cases}-s{seed}-c*"))
+    if not found:
+        raise SystemExit(f"no world of {cases} cases: run bench/night.py --cases {cases} first")
+    return found[0]
+
+
+def validated(world: Path, business_date: date) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, list[ReceivedFile]]:
+    """The world's validated frames, rejects and files (computed once, then read back)."""
+    cache = world / "validated"
+    if not (cache / "files.json").exists():
+        home = Path(tempfile.mkdtemp(prefix="stages-ingest-"))
+        try:
+            received = ingest(world / "incoming" / business_date.isoformat(), home, business_date, {})
+            checked = validate(received.tables, business_date)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        cache.mkdir(exist_ok=True)
+        for kind, frame in checked.frames.items():
+            frame.write_parquet(cache / f"{kind}.parquet")
+        checked.rejects.write_parquet(cache / "rejects.parquet")
+        files = [f.__dict__ for f in received.files]
+        (cache / "files.json").write_text(json.dumps(files), encoding="utf-8")
+    frames = {
+        p.stem: pl.read_parquet(p) for p in cache.glob("*.parquet") if p.stem != "rejects"
+    }
+    rejects = pl.read_parquet(cache / "rejects.parquet")
+    files = [ReceivedFile(**f) for f in json.loads((cache / "files.json").read_text())]
+    return frames, rejects, files
+
+
+def peak_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--model", action="store_true", help="score with bench/night.py's model")
+    args = parser.parse_args()
+    world = world_dir(args.cases, args.seed)
+    business_date = date.fromisoformat(json.loads((world / "world.json").read_text())["business_date"])
+    load_before = os.getloadavg()[0]
+    frames, rejects, files = validated(world, business_date)
+    seconds: dict[str, float] = {}
+    home = Path(tempfile.mkdtemp(prefix="stages-home-"))
+    try:
+        if args.model:
+            shutil.copytree(WORLD / "model-home" / "models", home / "models")
+        from models.score import score_night  # as run.py imports it (after the load's modules)
+
+        con = warehouse.connect(home)
+        begin(con)
+        try:
+            start = time.perf_counter()
+            stats = load(con, frames, rejects, files, business_date)
+            seconds["load"] = time.perf_counter() - start
+            del frames
+            params = {"business_date": business_date}
+            start = time.perf_counter()
+            night = warehouse.query(con, "night_cases", params)
+            seconds["night_cases"] = time.perf_counter() - start
+            start = time.perf_counter()
+            warehouse.query(con, "roster", {})
+            scores = score_night(con, home, business_date)
+            seconds["score_night"] = time.perf_counter() - start
+        finally:
+            rollback(con)
+            con.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    result: dict[str, Any] = {
+        "cases": args.cases,
+        "method": scores.method,
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "score_stage": round(seconds["night_cases"] + seconds["score_night"], 2),
+        "scored_per_second": round(scores.frame.height / seconds["score_night"]),
+        "book": night.height,
+        "loaded": stats.__dict__,
+        "peak_mb": peak_mb(),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
