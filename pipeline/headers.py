@@ -152,3 +152,27 @@ def kind_of(file_name: str, headers: list[str]) -> str | None:
             if best is None or score > best[0]:
                 best = (score, kind)
     return best[1] if best else None
+
+
+# The contract's typed columns (every other column is text): what ``validate`` parses each to,
+# and what a Parquet file may carry already typed (``ingest`` keeps such a column as it is).
+VALUE_TYPES: dict[str, dict[str, str]] = {
+    "cases": {
+        "principal": "money",
+        "amount_owed": "money",
+        "last_payment_amount": "money",
+        "days_overdue": "integer",
+        "last_payment_date": "date",
+        "handover_date": "date",
+        "return_date": "date",
+        "do_not_contact": "boolean",
+    },
+    "payments": {"paid_on": "date", "amount": "money"},
+    "contacts": {
+        "contacted_at": "timestamp",
+        "promise_amount": "money",
+        "promise_date": "date",
+        "complaint": "boolean",
+    },
+    "collectors": {"daily_capacity": "integer", "active": "boolean"},
+}

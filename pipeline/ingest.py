@@ -4,7 +4,8 @@ Every file is copied into ``HOME/archive/<date>/`` before anything else reads it
 a file whose SHA-256 was received before is skipped and reported as a duplicate. Reading decodes
 CSV strictly as UTF-8 (with or without BOM) or else GB18030, reads XLSX (first sheet, header on
 the first row) and Parquet, tells the file's kind by its name or header, and maps English or
-Chinese headers to the contract's names. Every value comes out as text: parsing belongs to
+Chinese headers to the contract's names. Every value comes out as text, except a Parquet column
+already of its contract type (a date, an amount), which is kept typed: parsing belongs to
 ``validate``, so that a value that cannot be read is a rejected row, never a crashed night.
 
 A file that cannot be read at all (no known encoding, no header, a required column missing, an
@@ -30,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.errors import CaseflowError, InputFileError
-from pipeline.headers import COLUMNS, REQUIRED_COLUMNS, header_map, kind_of
+from pipeline.headers import COLUMNS, REQUIRED_COLUMNS, VALUE_TYPES, header_map, kind_of
 from pipeline.masking import scrub_text
 
 READABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".parquet")
@@ -316,16 +317,71 @@ def _read_xlsx(data: bytes, name: str) -> RawTable:
     )
 
 
-def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
-    """Every column as text. Read by pyarrow and cast there: on a damaged file it raises where
-    polars' reader can panic (a Rust panic is not an ``Exception``, and prints to stderr)."""
+def _arrow_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {
+        "money": pa.float64(),
+        "integer": pa.int64(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "boolean": pa.bool_(),
+    }
+
+
+def _keeps_type(arrow_type: Any, value_type: str | None) -> bool:
+    """A Parquet column already of its contract type is kept typed: nothing to parse, no text
+    copy (the notes of a 10M-case night are 50M rows). Any other type is read as text."""
+    import pyarrow as pa
+
+    t = pa.types
+    naive_time = t.is_timestamp(arrow_type) and arrow_type.tz is None
+    return {
+        "money": t.is_floating(arrow_type) or t.is_integer(arrow_type) or t.is_decimal(arrow_type),
+        "integer": t.is_integer(arrow_type),
+        "date": t.is_date(arrow_type) or naive_time,
+        "timestamp": t.is_date(arrow_type) or naive_time,
+        "boolean": t.is_boolean(arrow_type),
+        None: t.is_string(arrow_type) or t.is_large_string(arrow_type),
+    }.get(value_type, False)
+
+
+def _parquet_column(values: Any, value_type: str | None, name: str, column: str) -> pl.Series:
+    """One Parquet column as polars: typed when of its contract type (see ``_keeps_type``),
+    else as text; a fresh array, so nothing of the file's own schema reaches polars."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    target = _arrow_types()[value_type] if value_type else pa.large_string()
+    casts = [target] if _keeps_type(values.type, value_type) else []
+    for to in [*casts, pa.large_string()]:
+        try:
+            # not safe: a timestamp's time of day is dropped for a date, as its text form would be
+            array = pc.cast(values, to, safe=to == pa.large_string())
+        except BaseException as exc:
+            if _is_interrupt(exc):
+                raise
+            continue
+        series = pl.from_arrow(array)
+        assert isinstance(series, pl.Series)
+        return series
+    raise InputFileError(
+        name,
+        f"column {scrub_text(column)!r} holds {values.type}, which is not a value of the contract",
+    )
+
+
+def _read_parquet(data: bytes, name: str) -> tuple[str, pl.DataFrame]:
+    """The kind and the contract's columns, one at a time (the peak is the frame and one column).
+
+    Read by pyarrow: on a damaged file it raises where polars' reader can panic (a Rust panic is
+    not an ``Exception``, and prints to stderr).
+    """
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(io.BytesIO(data))
-        names = [str(n) for n in table.column_names]
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        names = [str(n) for n in parquet.schema_arrow.names]
     except BaseException as exc:
         if _is_interrupt(exc):
             raise
@@ -334,22 +390,24 @@ def _read_parquet(data: bytes, name: str) -> pl.DataFrame:
         ) from None
     if len(set(names)) != len(names):
         raise InputFileError(name, "has two columns of the same name")
-    texts = []
-    for column, values in zip(names, table.columns, strict=True):
+    kind, mapping = _kind_and_mapping(name, names)
+    types = VALUE_TYPES.get(kind, {})
+    columns: list[pl.Series] = []
+    for raw, column in mapping.items():
         try:
-            texts.append(pc.cast(values, pa.large_string()))
+            values = parquet.read(columns=[raw], use_threads=True).column(0)
         except BaseException as exc:
             if _is_interrupt(exc):
                 raise
             raise InputFileError(
-                name,
-                f"column {scrub_text(column)!r} holds {values.type}, "
-                "which is not a value of the contract",
+                name, f"is not a readable Parquet file ({type(exc).__name__})"
             ) from None
-    # A fresh table of plain text columns: nothing of the file's own schema reaches polars.
-    frame = pl.from_arrow(pa.table(texts, names=names))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+        columns.append(_parquet_column(values, types.get(column), name, raw).alias(column))
+        del values
+    height = parquet.metadata.num_rows
+    if any(c.len() != height for c in columns):
+        raise InputFileError(name, "is not a readable Parquet file (columns of unequal length)")
+    return kind, pl.DataFrame(columns, height=height)
 
 
 def _kind_and_mapping(name: str, headers: list[str]) -> tuple[str, dict[str, str]]:
@@ -428,9 +486,10 @@ def _finish(
             if numbers is not None
             else pl.int_range(1, n + 1, dtype=pl.Int64)
         ).alias("_row"),
-        (pl.Series(SHAPE_COLUMN, shape, dtype=pl.Utf8) if shape is not None else pl.lit(None))
-        .cast(pl.Utf8)
-        .alias(SHAPE_COLUMN),
+        # a Parquet row has no shape to get wrong: a column of nulls that takes no memory
+        (
+            pl.Series(SHAPE_COLUMN, shape, dtype=pl.Utf8) if shape is not None else pl.lit(None)
+        ).alias(SHAPE_COLUMN),
     ]
     missing = [pl.lit(None, dtype=pl.Utf8).alias(c) for c in COLUMNS[kind] if c not in frame]
     return frame.with_columns(*missing, *extra).select(*COLUMNS[kind], *ROW_COLUMNS, SHAPE_COLUMN)
@@ -440,9 +499,7 @@ def read_file(data: bytes, name: str) -> tuple[str, pl.DataFrame, str | None]:
     """Read one received file into (kind, text frame, encoding); InputFileError if it cannot be."""
     suffix = Path(name).suffix.lower()
     if suffix == ".parquet":
-        raw = _read_parquet(data, name)
-        kind, mapping = _kind_and_mapping(name, raw.columns)
-        frame = raw.select([pl.col(r).alias(c) for r, c in mapping.items()])
+        kind, frame = _read_parquet(data, name)
         return kind, _finish(frame, name, None, None, kind), None
     if suffix == ".xlsx":
         table = _read_xlsx(data, name)
@@ -504,5 +561,32 @@ def ingest(
         files.append(
             ReceivedFile(path.name, digest, kind, "read", frame.height, stored, None, encoding)
         )
-    tables = {kind: pl.concat(frames, how="vertical") for kind, frames in parts.items()}
+    tables = {kind: _concat_files(frames) for kind, frames in parts.items()}
     return IngestResult(files=files, tables=tables)
+
+
+def _concat_files(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """One frame of a kind's files. A column typed in one file (Parquet) and text in another is
+    text in all (as Arrow writes the typed values), so that validate reads one column."""
+    if len(frames) == 1:
+        return frames[0]
+    for column in frames[0].columns:
+        # a column all null in a file (absent from it) takes any type
+        dtypes = {f.schema[column] for f in frames if f.get_column(column).null_count() < f.height}
+        if len(dtypes) <= 1:
+            target = next(iter(dtypes), pl.Null())
+            frames = [f.with_columns(pl.col(column).cast(target)) for f in frames]
+        else:
+            frames = [f.with_columns(_as_text(f.get_column(column))) for f in frames]
+    return pl.concat(frames, how="vertical")
+
+
+def _as_text(values: pl.Series) -> pl.Series:
+    if values.dtype == pl.Utf8:
+        return values
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pl.from_arrow(pc.cast(values.to_arrow(), pa.large_string()))
+    assert isinstance(text, pl.Series)
+    return text.alias(values.name)

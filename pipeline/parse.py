@@ -3,10 +3,16 @@
 Each parser returns the parsed value; a value that was present but could not be read comes back
 null, and ``unreadable(raw, parsed)`` tells those apart from values that were simply absent.
 Nothing is guessed: ``12/11/2026`` (day or month first?) is unreadable, not a date.
+
+``parse_text`` reads a whole column: one strict common form first (``2026-11-23``, ``1234.50``),
+which nearly every value of a machine-written file takes at about a microsecond, and the lenient
+parsers below only on the few values that form did not read. ``parse_typed`` takes a column that
+arrived typed (Parquet) and only checks it: a date needs no parsing, a NaN amount is unreadable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import polars as pl
@@ -115,3 +121,111 @@ def timestamp(column: str, *, excel: bool = False) -> pl.Expr:
 def unreadable(column: str, parsed: pl.Expr) -> pl.Expr:
     """True where the raw value was present but the parser could not read it."""
     return clean(column).is_not_null() & parsed.is_null()
+
+
+# What each value type of ``headers.VALUE_TYPES`` becomes.
+DTYPES: dict[str, pl.DataType] = {
+    "money": pl.Float64(),
+    "integer": pl.Int32(),
+    "date": pl.Date(),
+    "timestamp": pl.Datetime("us"),
+    "boolean": pl.Boolean(),
+}
+RULES = {
+    "money": "unreadable_number",
+    "integer": "unreadable_number",
+    "date": "unreadable_date",
+    "timestamp": "unreadable_timestamp",
+    "boolean": "unreadable_boolean",
+}
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
+_MAX_INTEGER = 999_999_999  # what the text form accepts: at most nine digits
+
+
+def _strict_money(v: pl.Expr) -> pl.Expr:
+    number = pl.when(v.str.contains(r"^-?[0-9]+(\.[0-9]+)?$")).then(v)
+    return number.cast(pl.Float64, strict=False).round(2)
+
+
+def _strict_integer(v: pl.Expr) -> pl.Expr:
+    return pl.when(v.str.contains(r"^-?[0-9]{1,9}$")).then(v).cast(pl.Int64, strict=False)
+
+
+def _strict_date(v: pl.Expr) -> pl.Expr:
+    parsed = pl.when(v.str.contains(_ISO_DATE)).then(v).str.to_date("%Y-%m-%d", strict=False)
+    return _plausible(parsed)
+
+
+def _strict_timestamp(v: pl.Expr) -> pl.Expr:
+    text = pl.when(v.str.contains(_ISO_TIME)).then(v)
+    return _plausible(text.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us"))
+
+
+def _strict_boolean(v: pl.Expr) -> pl.Expr:
+    return pl.when(v == "true").then(True).when(v == "false").then(False).otherwise(None)
+
+
+# Each strict form reads a subset of what the lenient parser reads, to the same value: a value
+# it leaves null goes to the lenient parser, so the strict form changes speed, never results.
+_STRICT: dict[str, Callable[[pl.Expr], pl.Expr]] = {
+    "money": _strict_money,
+    "integer": _strict_integer,
+    "date": _strict_date,
+    "timestamp": _strict_timestamp,
+    "boolean": _strict_boolean,
+}
+
+
+def _lenient(value_type: str, column: str, xlsx: pl.Expr) -> pl.Expr:
+    """The full parser; Excel serial numbers are dates only in a workbook's rows."""
+    if value_type == "money":
+        return money(column)
+    if value_type == "integer":
+        return integer(column)
+    if value_type == "boolean":
+        return boolean(column)
+    if value_type == "date":
+        return pl.when(xlsx).then(date_value(column, excel=True)).otherwise(date_value(column))
+    return pl.when(xlsx).then(timestamp(column, excel=True)).otherwise(timestamp(column))
+
+
+def parse_text(values: pl.Series, value_type: str, xlsx: pl.Series) -> pl.Series:
+    """A text column as ``DTYPES[value_type]``; present but unreadable values come back null.
+
+    ``xlsx`` marks the rows that come from a workbook (row-aligned with ``values``).
+    """
+    dtype = DTYPES[value_type]
+    frame = pl.DataFrame({"v": values.cast(pl.Utf8)})
+    parsed = frame.select(_STRICT[value_type](pl.col("v")).cast(dtype)).to_series()
+    left = (parsed.is_null() & frame.get_column("v").is_not_null()).arg_true()
+    if left.len() == 0:
+        return parsed.alias(values.name)
+    rest = frame[left].with_columns(xlsx.gather(left).alias("_xlsx"))
+    lenient = rest.select(_lenient(value_type, "v", pl.col("_xlsx")).cast(dtype)).to_series()
+    return parsed.scatter(left, lenient).alias(values.name)
+
+
+def parse_typed(values: pl.Series, value_type: str) -> pl.Series | None:
+    """A column that arrived typed, checked as its text form would be; None if its dtype is not
+    one of ``value_type``'s (the caller then reads it as text)."""
+    dtype = values.dtype
+    frame = values.to_frame("v")
+    v = pl.col("v")
+    if value_type == "money" and (dtype.is_numeric()):
+        number = v.cast(pl.Float64)
+        out = pl.when(number.is_finite()).then(number).round(2)
+    elif value_type == "integer" and dtype.is_integer():
+        whole = v.cast(pl.Int64, strict=False)
+        out = pl.when(whole.abs() <= _MAX_INTEGER).then(whole)
+    elif value_type in ("date", "timestamp") and dtype == pl.Date:
+        out = _plausible(v)
+    elif value_type in ("date", "timestamp") and isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            return None
+        out = _plausible(v.dt.date() if value_type == "date" else v.cast(pl.Datetime("us")))
+    elif value_type == "boolean" and dtype == pl.Boolean:
+        return values
+    else:
+        return None
+    return frame.select(out.cast(DTYPES[value_type])).to_series().alias(values.name)

@@ -25,6 +25,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipeline import parse
+from pipeline.headers import VALUE_TYPES
 from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN, UNDECODABLE
 from pipeline.masking import mask_value
 from pipeline.schemas import SCHEMAS, VALUE_ALIASES
@@ -58,60 +59,10 @@ class Validated:
     rejects: pl.DataFrame  # REJECT_SCHEMA, one line per failure
 
 
-@dataclass(frozen=True)
-class Parser:
-    expr: Callable[[str], pl.Expr]
-    rule: str
-    dtype: pl.DataType
-
-
 def _is_xlsx() -> pl.Expr:
     return pl.col("_file").str.to_lowercase().str.ends_with(".xlsx")
 
 
-def _date(column: str) -> pl.Expr:
-    # Excel serial day numbers are dates only in a workbook: in a CSV "46349" is no date.
-    return (
-        pl.when(_is_xlsx())
-        .then(parse.date_value(column, excel=True))
-        .otherwise(parse.date_value(column))
-    )
-
-
-def _timestamp(column: str) -> pl.Expr:
-    return (
-        pl.when(_is_xlsx())
-        .then(parse.timestamp(column, excel=True))
-        .otherwise(parse.timestamp(column))
-    )
-
-
-MONEY = Parser(parse.money, "unreadable_number", pl.Float64())
-INTEGER = Parser(lambda c: parse.integer(c).cast(pl.Int32), "unreadable_number", pl.Int32())
-DATE = Parser(_date, "unreadable_date", pl.Date())
-TIMESTAMP = Parser(_timestamp, "unreadable_timestamp", pl.Datetime("us"))
-BOOLEAN = Parser(parse.boolean, "unreadable_boolean", pl.Boolean())
-
-PARSERS: dict[str, dict[str, Parser]] = {
-    "cases": {
-        "principal": MONEY,
-        "amount_owed": MONEY,
-        "last_payment_amount": MONEY,
-        "days_overdue": INTEGER,
-        "last_payment_date": DATE,
-        "handover_date": DATE,
-        "return_date": DATE,
-        "do_not_contact": BOOLEAN,
-    },
-    "payments": {"paid_on": DATE, "amount": MONEY},
-    "contacts": {
-        "contacted_at": TIMESTAMP,
-        "promise_amount": MONEY,
-        "promise_date": DATE,
-        "complaint": BOOLEAN,
-    },
-    "collectors": {"daily_capacity": INTEGER, "active": BOOLEAN},
-}
 # Optional columns with a contract default when blank.
 DEFAULTS: dict[str, dict[str, object]] = {
     "cases": {"status": "active", "do_not_contact": False},
@@ -141,27 +92,62 @@ def _cities(column: str) -> pl.Expr:
     )
 
 
+def _clean_text(values: pl.Series) -> pl.Series:
+    """Trimmed, blank as null; the column itself (no copy) when no value needs it, as in files
+    written by machines."""
+    if values.dtype != pl.Utf8:
+        values = values.cast(pl.Utf8)
+    frame = values.to_frame("v")
+    untidy = frame.select(
+        (pl.col("v").str.contains(r"^\s|\s$") | (pl.col("v").str.len_bytes() == 0)).any()
+    ).item()
+    if not untidy:
+        return values
+    return frame.select(parse.clean("v")).to_series().alias(values.name)
+
+
+def _parse_column(
+    values: pl.Series, value_type: str, xlsx: Callable[[], pl.Series]
+) -> tuple[pl.Series, pl.Series]:
+    """The parsed column and the positions of its present but unreadable values."""
+    parsed = None if values.dtype == pl.Utf8 else parse.parse_typed(values, value_type)
+    if parsed is None:
+        text = values if values.dtype == pl.Utf8 else values.cast(pl.Utf8)
+        parsed = parse.parse_text(text, value_type, xlsx())
+        missing = (parsed.is_null() & text.is_not_null()).arg_true()
+        # blank text is absent, not unreadable
+        present = text.gather(missing).str.strip_chars().str.len_chars() > 0
+        return parsed, missing.filter(present)
+    return parsed, (parsed.is_null() & values.is_not_null()).arg_true()
+
+
 def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Typed frame (row-aligned with ``raw``) and the unreadable-value failures of ``kind``."""
-    parsers = PARSERS.get(kind, {})
-    typed_columns: list[pl.Expr] = []
+    types = VALUE_TYPES.get(kind, {})
+    xlsx_rows: list[pl.Series] = []
+
+    def xlsx() -> pl.Series:  # computed once, and only when a column is read as text
+        if not xlsx_rows:
+            xlsx_rows.append(raw.select(_is_xlsx()).to_series())
+        return xlsx_rows[0]
+
+    typed_columns: list[pl.Series | pl.Expr] = []
     failures: list[pl.DataFrame] = []
     for column in raw.columns:
+        values = raw.get_column(column)
         if column in ROW_COLUMNS or column == SHAPE_COLUMN:
-            typed_columns.append(pl.col(column))
-        elif column in parsers:
-            parser = parsers[column]
-            value = parser.expr(column).cast(parser.dtype)
-            bad = raw.with_row_index("_index").filter(parse.unreadable(column, value))
-            if not bad.is_empty():
-                failures.append(_failure_rows(bad, kind, column, parser.rule))
-            typed_columns.append(value.alias(column))
+            typed_columns.append(values)
+        elif column in types:
+            parsed, bad = _parse_column(values, types[column], xlsx)
+            if bad.len() > 0:
+                failures.append(_failure_rows(raw, bad, kind, column, parse.RULES[types[column]]))
+            typed_columns.append(parsed)
         elif column in ENUMERATIONS:
             typed_columns.append(_word(column).alias(column))
         elif kind == "collectors" and column == "city":
             typed_columns.append(_cities(column))
         else:
-            typed_columns.append(parse.clean(column).alias(column))
+            typed_columns.append(_clean_text(values))
     typed = raw.select(typed_columns)
     defaults = DEFAULTS.get(kind, {})
     typed = typed.with_columns(
@@ -170,14 +156,28 @@ def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
     return typed, _concat(failures)
 
 
-def _failure_rows(rows: pl.DataFrame, kind: str, column: str, rule: str) -> pl.DataFrame:
-    """Reject lines for ``rows`` (raw text frame with ``_index``): value masked per column."""
+def _as_text(values: pl.Series) -> list[str | None]:
+    """Values as the file shows them: text as it is, typed values (Parquet) as Arrow writes them."""
+    if values.dtype == pl.Utf8:
+        return values.to_list()
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    texts = pc.cast(values.to_arrow(), pa.large_string())
+    return [None if v is None else str(v) for v in texts.to_pylist()]
+
+
+def _failure_rows(
+    raw: pl.DataFrame, index: pl.Series, kind: str, column: str, rule: str
+) -> pl.DataFrame:
+    """Reject lines for the rows of ``raw`` at ``index``: the value masked per column."""
+    rows = raw[index]
     file_column = _FILE_COLUMN.get(column, column)
     values = rows.get_column(file_column) if file_column in rows.columns else None
-    masked = [mask_value(file_column, v) for v in values] if values is not None else None
+    masked = [mask_value(file_column, v) for v in _as_text(values)] if values is not None else None
     return pl.DataFrame(
         {
-            "_index": rows.get_column("_index").cast(pl.Int64),
+            "_index": index.cast(pl.Int64),
             "file": rows.get_column("_file"),
             "row": rows.get_column("_row"),
             "kind": [kind] * rows.height,
@@ -209,14 +209,7 @@ def _schema_failures(
             pl.col("check").replace(_PANDERA_RULES).alias("rule"),
         ).unique(maintain_order=True)
         parts = [
-            _failure_rows(
-                raw.with_row_index("_index").filter(
-                    pl.col("_index").is_in(group["_index"].implode())
-                ),
-                kind,
-                column,
-                rule,
-            )
+            _failure_rows(raw, group.get_column("_index").sort(), kind, str(column), str(rule))
             for (column, rule), group in found.group_by(["column", "rule"], maintain_order=True)
         ]
         return _concat(parts)

@@ -155,7 +155,39 @@ def test_parquet_with_typed_columns(tmp_path: Path) -> None:
         }
     ).write_parquet(tmp_path / "in" / "payments.parquet")
     table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
-    assert table.select("paid_on", "amount", "_row").rows() == [("2026-11-20", "12.5", 1)]
+    # kept typed: nothing to parse again in validate
+    assert table.select("paid_on", "amount", "_row").rows() == [(date(2026, 11, 20), 12.5, 1)]
+
+
+def test_parquet_of_other_types_is_text_and_a_csv_beside_it_makes_the_column_text(
+    tmp_path: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "in").mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "payment_id": pa.array([1, 2], pa.int64()),  # a text column written as numbers
+                "case_id": ["C1", "C2"],
+                "client_id": pa.array(["E", "E"]).dictionary_encode(),
+                "paid_on": pa.array([datetime(2026, 11, 20, 8, 15), None], pa.timestamp("ns")),
+                "amount": pa.array(["12.50", "¥88"]),  # amounts as text: read as text
+            }
+        ),
+        tmp_path / "in" / "payments_a.parquet",
+    )
+    table = _ingest(tmp_path / "in", tmp_path / "home").tables["payments"]
+    assert table.schema["payment_id"] == pl.Utf8 and table.schema["amount"] == pl.Utf8
+    assert table.select("payment_id", "client_id", "paid_on", "amount").rows() == [
+        ("1", "E", date(2026, 11, 20), "12.50"),
+        ("2", "E", None, "¥88"),
+    ]
+    _write(tmp_path / "in", "payments_b.csv", f"{HEADER_EN}\nP9,C9,E,2026/11/21,5\n".encode())
+    both = _ingest(tmp_path / "in", tmp_path / "home3").tables["payments"]
+    assert both.get_column("paid_on").to_list() == ["2026-11-20", None, "2026/11/21"]
+    assert both.get_column("_row").to_list() == [1, 2, 2]
 
 
 def test_a_file_that_is_not_a_data_file_is_refused_and_hidden_files_ignored(
