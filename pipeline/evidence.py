@@ -45,6 +45,7 @@ GAP_DAYS = {"1": 1, "2": 2, "3": 3, "4-7": 4, "8+": 8}
 RECENCY_SCHEMA: dict[str, Any] = {
     "client_id": pl.Utf8,
     "case_id": pl.Utf8,
+    "failed_attempts_recent": pl.Int64,
     "failed_days_recent": pl.Int64,
     "reached_recent": pl.Int64,
     "last_contact_on": pl.Date,

@@ -37,6 +37,7 @@ RIGHT_PARTY = ("right_party", "promise_to_pay", "refused", "paid_claimed", "visi
 __all__ = ["CLOSED_STATUSES", "RIGHT_PARTY", "action_for", "decide", "overdue_stage"]
 RHYTHM = "contact rhythm: worked recently, next contact not yet due"
 RECENCY_DEFAULTS = {
+    "failed_attempts_recent": pl.Int64,
     "failed_days_recent": pl.Int64,
     "reached_recent": pl.Int64,
     "last_contact_on": pl.Date,
@@ -93,9 +94,8 @@ def _with_recency(cases: pl.DataFrame, evidence: Evidence | None) -> pl.DataFram
         cases = cases.with_columns(
             pl.lit(None, dtype=RECENCY_DEFAULTS[c]).alias(c) for c in missing
         )
-    return cases.with_columns(
-        pl.col("failed_days_recent").fill_null(0), pl.col("reached_recent").fill_null(0)
-    )
+    counts = ("failed_attempts_recent", "failed_days_recent", "reached_recent")
+    return cases.with_columns(pl.col(c).fill_null(0) for c in counts)
 
 
 def strategy_groups(keys: pl.Series, policy: Policy) -> pl.DataFrame:

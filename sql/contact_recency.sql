@@ -1,7 +1,7 @@
 -- What the strategy counts in each case's recent contact history (pipeline/evidence.py):
--- cn-2026's "3 days unreachable" (failed calls on each of the days from $unreachable_since to
--- $business_date, with no right-party contact in them) and the last day the case was worked
--- (the contact rhythm). Only notes since $since are read, so the cost follows the window.
+-- cn-2026's "unreachable" (failed call attempts, and the days with one, from $unreachable_since
+-- to $business_date, and the right-party contacts in those days) and the last day the case was
+-- worked (the contact rhythm). Only notes since $since are read, so the cost follows the window.
 with
 
 recent as (
@@ -15,6 +15,11 @@ final as (
     select
         client_id,
         case_id,
+        count(*) filter (
+            where channel = 'phone'
+            and outcome in ('no_answer', 'wrong_number', 'third_party')
+            and day >= $unreachable_since
+        ) as failed_attempts_recent,
         count(distinct day) filter (
             where channel = 'phone'
             and outcome in ('no_answer', 'wrong_number', 'third_party')

@@ -30,7 +30,12 @@ US = replace(Policy(), rule_pack="us-regf")
 COLLECTING = ("call: collect", "visit: collect (carry contract, plan form, note form)")
 
 
-RECENT = {"failed_days_recent": pl.Int64, "reached_recent": pl.Int64, "last_contact_on": pl.Date}
+RECENT = {
+    "failed_attempts_recent": pl.Int64,
+    "failed_days_recent": pl.Int64,
+    "reached_recent": pl.Int64,
+    "last_contact_on": pl.Date,
+}
 
 
 def _frame(*rows: dict[str, Any]) -> pl.DataFrame:
@@ -214,16 +219,17 @@ def test_cn_2026_visit_rows_carry_no_phone_limits() -> None:
 @pytest.mark.parametrize(
     ("history", "traced"),
     [
-        ({"last_phone_outcomes": ["no_answer", "no_answer", "third_party"]}, True),
-        ({"last_phone_outcomes": ["no_answer", "no_answer", "right_party"]}, False),
-        ({"last_phone_outcomes": ["no_answer", "no_answer"]}, False),
-        ({"last_phone_outcomes": ["no_answer"], "failed_days_recent": 3}, True),
-        ({"last_phone_outcomes": ["no_answer"], "failed_days_recent": 2}, False),
-        # reached in the window: not unreachable, however many days the calls failed
-        ({"failed_days_recent": 3, "reached_recent": 1}, False),
-        # failed calls on many days since the debtor was last reached, weeks ago: not "3 days
-        # unreachable" (the whole-history count put trace on half the samples' rows)
+        # 3 failed attempts in the last 3 days, no right-party contact in them
+        ({"failed_attempts_recent": 3, "failed_days_recent": 1}, True),
+        ({"failed_attempts_recent": 2, "failed_days_recent": 2}, False),
+        ({"failed_attempts_recent": 3, "failed_days_recent": 3}, True),
+        # reached in the window: not unreachable, however many calls failed
+        ({"failed_attempts_recent": 5, "failed_days_recent": 3, "reached_recent": 1}, False),
+        # 3 failures in a row, or failed-call days since the debtor was last reached, weeks ago:
+        # not unreachable now (counted over the whole history, half the samples' rows were trace)
+        ({"last_phone_outcomes": ["no_answer", "no_answer", "third_party"]}, False),
         ({"last_phone_outcomes": ["no_answer"], "failed_call_days": 12}, False),
+        # no number that reaches the debtor (R20, any pack)
         ({"last_phone_outcomes": ["wrong_number"] * 3}, True),
     ],
 )
@@ -235,7 +241,9 @@ def test_cn_2026_third_party_contact_only_once_the_debtor_is_unreachable(
 
 
 def test_cn_2026_no_third_party_contact_under_us_regf_for_unanswered_calls() -> None:
-    _, frames = _night(case("A", failed_days_recent=3), policy=US, team=PHONES)
+    _, frames = _night(
+        case("A", failed_attempts_recent=3, failed_days_recent=3), policy=US, team=PHONES
+    )
     assert _row(frames, "A")["action"] == "call: collect"
 
 
@@ -365,3 +373,65 @@ def test_the_night_counts_what_the_rules_need(tmp_path: Path) -> None:
     assert got["last_complaint_on"] == _day(4)
     assert got["failed_call_days"] == 3  # days 2, 1 and 0 since the refusal
     assert got["refusals"] == 1
+
+
+# --- us-regf: the caps are about calls (the phone alone is barred) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("history", "rule"),
+    [
+        ({"phone_attempts_6d": 7}, us_regf.ATTEMPT_CAP),
+        ({"last_conversation_on": _day(3)}, us_regf.AFTER_CONVERSATION),
+    ],
+)
+def test_us_regf_a_capped_debtor_loses_the_phone_only(history: dict[str, Any], rule: str) -> None:
+    visits = roster(collector("P1", "phone"), collector("V1", "visit"))
+    _, frames = _night(case("A", **history), policy=US, team=visits)
+    assert _phone_rows(frames) == []
+    assert _row(frames, "A")["channel"] == "visit"
+    # and with no other channel open, held by the rule's name
+    _, frames = _night(case("A", **history), policy=US, team=PHONES)
+    assert frames.worklists.is_empty()
+    assert _hold(frames, "A") == rule
+
+
+def test_us_regf_a_capped_debtor_may_still_get_a_letter() -> None:
+    letters = roster(collector("P1", "phone"), collector("L1", "letter"))
+    _, frames = _night(case("A", phone_attempts_6d=7, balance=8000.0), policy=US, team=letters)
+    assert frames.letters.get_column("case_id").to_list() == ["A"]
+
+
+def test_us_regf_a_call_counts_against_each_debt_of_the_debtor() -> None:
+    # a call covers all of a debtor's cases: the attempts left are the fewest of any of them
+    _, frames = _night(
+        case("A", customer_id="D1", phone_attempts_6d=2),
+        case("B", customer_id="D1", phone_attempts_6d=5),
+        policy=US,
+        team=PHONES,
+    )
+    assert frames.worklists.get_column("attempts_allowed").to_list() == [2, 2]
+    _, frames = _night(
+        case("A", customer_id="D1", phone_attempts_6d=2),
+        case("B", customer_id="D1", phone_attempts_6d=7),
+        policy=US,
+        team=PHONES,
+    )
+    assert frames.worklists.is_empty()
+    assert (_hold(frames, "A"), _hold(frames, "B")) == (us_regf.ATTEMPT_CAP, us_regf.ATTEMPT_CAP)
+
+
+@pytest.mark.parametrize("policy", [CN, US], ids=["cn-2026", "us-regf"])
+def test_every_phone_row_carries_the_attempts_still_allowed(policy: Policy) -> None:
+    _, frames = _night(
+        *(case(str(n), customer_id=f"D{n}", phone_attempts_6d=n) for n in range(7)),
+        policy=policy,
+        team=PHONES,
+    )
+    phone = frames.worklists.filter(pl.col("channel") == "phone")
+    assert phone.height == 7
+    assert phone.get_column("attempts_allowed").null_count() == 0
+    assert phone.get_column("connected_calls_allowed").null_count() == 0
+    if policy.rule_pack == "us-regf":
+        got = dict(phone.select("case_id", "attempts_allowed").iter_rows())
+        assert got == {str(n): 7 - n for n in range(7)}

@@ -24,7 +24,6 @@ import polars as pl
 from pipeline.policy import Policy
 
 CLOSED_STATUSES = ("paid", "settled", "returned", "disputed", "legal")
-FAILED_CALL = ("no_answer", "wrong_number", "third_party")
 DO_NOT_CONTACT = "do-not-contact"
 PROMISE_PENDING = "promise to pay not yet due"
 LEGAL_REVIEW = "legal review (R17-R18): wilful refusal above the threshold"
@@ -60,14 +59,6 @@ def hold(cases: pl.DataFrame, condition: pl.Expr, reason: str) -> pl.DataFrame:
 def debtor_any(condition: pl.Expr) -> pl.Expr:
     """True on every case of a debtor when it is true on any of them."""
     return condition.fill_null(False).any().over("debtor_key")
-
-
-def consecutive_failed_calls(count: int) -> pl.Expr:
-    """The last ``count`` phone attempts all failed to reach the debtor."""
-    last = pl.col("last_phone_outcomes")
-    return (last.list.len().fill_null(0) >= count) & last.list.head(count).list.eval(
-        pl.element().is_in(FAILED_CALL)
-    ).list.all().fill_null(False)
 
 
 def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFrame:
