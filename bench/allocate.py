@@ -142,6 +142,7 @@ def time_allocation(n_cases: int, n_collectors: int, seed: int) -> dict[str, Any
     return {
         "cases": stats["cases"],
         "debtors": stats["debtors"],
+        "shortlist": stats["shortlist"],
         "collectors": roster.height,
         "capacity_units": int(roster.filter("active").get_column("daily_capacity").sum()),
         "make_seconds": round(built - made, 2),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,9 @@ import polars as pl
 
 from pipeline.optimise import (
     LP_SAMPLE,
+    Bools,
+    Floats,
+    Ints,
     LPFailed,
     LPResult,
     Placement,
@@ -45,6 +48,11 @@ from pipeline.optimise import (
 from pipeline.policy import CHANNELS, Policy
 
 OVER_CAPACITY = "over capacity"
+# The fast path's shortlist (see ``_shortlist``): per market, the densest debtors up to this many
+# times its capacity in units; nights with fewer debtors than the floor are solved whole.
+SHORTLIST_FACTOR = 4.0
+SHORTLIST_FLOOR = 50_000
+SHORTLIST_ROUNDS = 4  # widenings while a market keeps room that a left-out debtor could use
 
 ASSIGNED_SCHEMA = {
     "debtor_key": pl.Utf8,
@@ -69,7 +77,6 @@ class _Night:
     debtor_keys: pl.Series  # in debtor index order
     collector_ids: pl.Series  # in collector index order
     markets: pl.DataFrame  # j, market, channel
-    eligible: pl.DataFrame  # debtor_key of debtors with some allowed channel
 
 
 def _collectors(roster: pl.DataFrame, policy: Policy) -> pl.DataFrame:
@@ -201,9 +208,17 @@ def _numbers(frame: pl.DataFrame, name: str) -> Any:
     return frame.get_column(name).to_numpy()
 
 
-def _night(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> _Night:
-    """Build the problem's arrays from the frames, in a deterministic order."""
-    book = debtors.sort("debtor_key").with_row_index("i").with_columns(pl.col("i").cast(pl.Int64))
+@dataclass(frozen=True)
+class _Crew:
+    """Tonight's collectors as the problem sees them; the same whatever the debtors."""
+
+    staff: pl.DataFrame  # per collector (index k): id, channel, cities, capacity, group g
+    groups: pl.DataFrame  # g, group, group_capacity
+    links: pl.DataFrame  # which group g serves which market j
+    markets: pl.DataFrame  # j, market, channel, largest, capacity (units that may serve it)
+
+
+def _crew(roster: pl.DataFrame, policy: Policy) -> _Crew:
     staff = _collectors(roster, policy)
     groups = (
         staff.group_by("group")
@@ -218,14 +233,26 @@ def _night(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> _Nigh
         .with_columns(k_cities=pl.col("cities"))
     )
     links = _links(staff).join(groups.select("group", "g"), on="group")
+    served = links.join(groups.select("g", "group_capacity"), on="g")
     markets = (
-        links.group_by("market")
-        .agg(pl.col("channel").first(), pl.col("largest").max())
+        served.group_by("market")
+        .agg(
+            pl.col("channel").first(),
+            pl.col("largest").max(),
+            pl.col("group_capacity").sum().alias("capacity"),
+        )
         .sort("market")
         .with_row_index("j")
         .with_columns(pl.col("j").cast(pl.Int64))
     )
     links = links.join(markets.select("market", "j"), on="market").sort("j", "g")
+    return _Crew(staff=staff, groups=groups, links=links, markets=markets)
+
+
+def _night(book: pl.DataFrame, crew: _Crew, policy: Policy) -> _Night:
+    """Build the problem's arrays from the frames (``book`` sorted by debtor_key)."""
+    book = book.with_row_index("i").with_columns(pl.col("i").cast(pl.Int64))
+    staff, groups, links, markets = crew.staff, crew.groups, crew.links, crew.markets
     arcs = _arcs(book, staff, markets, policy)
     n = book.height
     continuity = arcs.with_row_index("a").filter(pl.col("k") >= 0)
@@ -252,17 +279,178 @@ def _night(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> _Nigh
         previous=previous,
         continuity_arc=continuity_arc,
     )
-    eligible = book.filter(pl.any_horizontal(_allowed(c) for c in CHANNELS)).select("debtor_key")
     return _Night(
         problem=problem,
         debtor_keys=book.get_column("debtor_key"),
         collector_ids=staff.get_column("collector_id"),
         markets=markets.select("j", "market", "channel"),
-        eligible=eligible,
     )
 
 
-def _frames(night: _Night, placement: Placement) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _eligible(book: pl.DataFrame) -> pl.DataFrame:
+    return book.filter(pl.any_horizontal(_allowed(c) for c in CHANNELS)).select("debtor_key")
+
+
+# --- the fast path's shortlist ------------------------------------------------------------
+#
+# On a big night the pools are full long before the book is: 10M cases meet about 100k units
+# of capacity. Arcs for every debtor (25M at 10M cases) cost more than solving. So the fast path
+# solves over a shortlist: per market the densest debtors (value per unit) up to
+# SHORTLIST_FACTOR times its capacity, and per collector the densest of its continuity debtors
+# up to the same multiple of its continuity room. A debtor left out is over capacity unless a
+# market ends the night with room it could use: then the shortlist widens by the densest such
+# debtors and the night is solved again (the last widening takes every one), so "over capacity"
+# keeps its meaning. The dual bound still covers the whole book: a left-out debtor adds
+# max(0, value + continuity bonus - pi_j x units) over its channels, which is at least its best
+# arc's reduced weight (a continuity arc pays its group's price, never below pi_j).
+
+
+def _channel_rows(book: pl.DataFrame, channel: str, *keep: str) -> pl.DataFrame:
+    """Per debtor allowed on ``channel``: its market, units and value per unit (and ``keep``)."""
+    size = _units(channel)
+    return book.filter(_allowed(channel)).select(
+        "_b",
+        *keep,
+        market=_market_of(channel),
+        size=size,
+        density=pl.col(f"value_{channel}") / size,
+    )
+
+
+def _densest_per(rows: pl.DataFrame, over: str, limit: pl.Expr) -> pl.Series:
+    """Book rows (``_b``) of the densest rows of each ``over`` group: those at or above the
+    group's ``limit``-th highest density (ties at the threshold all stay, so the set is defined
+    by the data alone). Units are at least one, so that covers ``limit`` units. O(rows)."""
+    k = limit.ceil().clip(lower_bound=1).cast(pl.Int64).first()
+    thresholds = rows.group_by(over).agg(threshold=pl.col("density").top_k(k).min())
+    return (
+        rows.join(thresholds, on=over)
+        .filter(pl.col("density") >= pl.col("threshold"))
+        .get_column("_b")
+    )
+
+
+def _shortlist(book: pl.DataFrame, crew: _Crew, factor: float) -> Bools:
+    """Per book row (``_b``): whether the debtor is worth solving over (see above)."""
+    capacity = crew.markets.select("market", "capacity")
+    parts = [
+        _densest_per(
+            _channel_rows(book, channel).join(capacity, on="market"),
+            "market",
+            pl.col("capacity") * factor,
+        )
+        for channel in CHANNELS
+    ]
+    staff = crew.staff.select(
+        "collector_id", pl.col("channel").alias("k_channel"), "continuity_room"
+    )
+    carried = book.join(staff, left_on="previous_collector_id", right_on="collector_id")
+    for channel in CHANNELS:
+        mine = _channel_rows(
+            carried.filter(pl.col("k_channel") == channel),
+            channel,
+            "previous_collector_id",
+            "continuity_room",
+        )
+        parts.append(
+            _densest_per(mine, "previous_collector_id", pl.col("continuity_room") * factor)
+        )
+    keep = np.zeros(book.height, dtype=np.bool_)
+    for part in parts:
+        keep[part.to_numpy()] = True
+    return keep
+
+
+def _room_takers(rest: pl.DataFrame, crew: _Crew, room: Ints) -> pl.DataFrame:
+    """Left-out debtors that the room a market has left tonight could take: book row (``_b``),
+    market, density and the market's room."""
+    markets = (
+        crew.markets.select("market", "channel")
+        .with_columns(room=pl.Series(room.astype(np.int64)))
+        .filter(pl.col("room") > 0)
+    )
+    open_channels = set(markets.get_column("channel").to_list())
+    parts = [
+        _channel_rows(rest, channel)
+        .join(markets.select("market", "room"), on="market")
+        .filter(pl.col("size") <= pl.col("room"))
+        .select("_b", "market", "density", "room")
+        for channel in CHANNELS
+        if channel in open_channels
+    ]
+    schema = {"_b": pl.UInt32, "market": pl.Utf8, "density": pl.Float64, "room": pl.Int64}
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _market_room(p: Problem, placement: Placement) -> Ints:
+    """Per market, the most units any of its collectors has left."""
+    out = np.zeros(p.n_markets, dtype=np.int64)
+    for j, ks in enumerate(p.members):
+        if ks:
+            out[j] = int(placement.room[ks].max())
+    return out
+
+
+def _left_out_bound(rest: pl.DataFrame, crew: _Crew, pi: Floats, policy: Policy) -> float:
+    """What the left-out debtors can add to any allocation at market prices ``pi`` (>= 0)."""
+    price = dict(
+        zip(crew.markets.get_column("market").to_list(), np.maximum(pi, 0.0).tolist(), strict=True)
+    )
+    visit = {m.removeprefix("visit:"): v for m, v in price.items() if m.startswith("visit:")}
+    market_price = {
+        "phone": pl.lit(price.get("phone"), dtype=pl.Float64),
+        "letter": pl.lit(price.get("letter"), dtype=pl.Float64),
+        # a city no visit collector covers has no visit arc: null drops the term
+        "visit": pl.col("debtor_city").replace_strict(visit, default=None, return_dtype=pl.Float64),
+    }
+    terms = []
+    for channel in CHANNELS:
+        value = pl.col(f"value_{channel}")
+        bonus = pl.when(pl.col("previous_collector_id").is_not_null()).then(
+            value.abs() * policy.continuity_bonus
+        )
+        terms.append(value + bonus.fill_null(0.0) - market_price[channel] * _units(channel))
+    best = rest.select(pl.max_horizontal(terms).clip(lower_bound=0.0).sum()).item()
+    return float(best or 0.0)
+
+
+@dataclass(frozen=True)
+class _Shortlisted:
+    night: _Night
+    solved: _Solved
+    debtors: int  # on the shortlist at the end
+    widenings: int
+
+
+def _solve_shortlisted(book: pl.DataFrame, crew: _Crew, policy: Policy) -> _Shortlisted:
+    """The fast path over a shortlist, widened while room is left that a left-out debtor fits."""
+    book = book.with_row_index("_b")
+    kept = _shortlist(book, crew, SHORTLIST_FACTOR)
+    widenings = 0
+    while True:
+        night = _night(book.filter(pl.Series(kept)), crew, policy)
+        solved = _solve(night.problem, False, policy.fairness_max_spread)
+        rest = book.filter(pl.Series(~kept))
+        room = _market_room(night.problem, solved.chosen)
+        takers = _room_takers(rest, crew, room)
+        if takers.is_empty():
+            break
+        if widenings < SHORTLIST_ROUNDS:  # the densest for the room; at the last, every one
+            kept[_densest_per(takers, "market", pl.col("room") * SHORTLIST_FACTOR).to_numpy()] = (
+                True
+            )
+        else:
+            kept[takers.get_column("_b").to_numpy()] = True
+        widenings += 1
+    prices = solved.lp.prices if solved.lp is not None else zero_prices(night.problem)
+    extra = _left_out_bound(rest, crew, prices.market(night.problem), policy)
+    solved = replace(solved, bound=solved.bound + extra)
+    return _Shortlisted(night, solved, int(kept.sum()), widenings)
+
+
+def _frames(
+    night: _Night, placement: Placement, eligible: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The answer as frames: assigned debtors, and the eligible ones left over capacity."""
     p = night.problem
     placed = np.flatnonzero(placement.arc >= 0)
@@ -276,7 +464,7 @@ def _frames(night: _Night, placement: Placement) -> tuple[pl.DataFrame, pl.DataF
         },
         schema=ASSIGNED_SCHEMA,
     )
-    unassigned = night.eligible.join(assigned.select("debtor_key"), on="debtor_key", how="anti")
+    unassigned = eligible.join(assigned.select("debtor_key"), on="debtor_key", how="anti")
     return assigned, unassigned.sort("debtor_key")
 
 
@@ -380,21 +568,31 @@ def _lp_stats(lp: LPResult | None, p: Problem) -> dict[str, Any] | None:
 def allocate(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> Allocation:
     """Assign each debtor to at most one collector; see the module docstring."""
     started = time.perf_counter()
-    night = _night(debtors, roster, policy)
-    p = night.problem
+    book = debtors.sort("debtor_key")
+    crew = _crew(roster, policy)
+    eligible = _eligible(book)
     cases = int(debtors.get_column("debtor_cases").cast(pl.Int64).sum() or 0)
     exact_path = cases <= policy.exact_max_cases
-    solved = _solve(p, exact_path, policy.fairness_max_spread)
-    assigned, unassigned = _frames(night, solved.chosen)
+    shortlist: dict[str, Any] | None = None
+    if exact_path or book.height <= SHORTLIST_FLOOR:
+        night = _night(book, crew, policy)
+        solved = _solve(night.problem, exact_path, policy.fairness_max_spread)
+    else:
+        fast = _solve_shortlisted(book, crew, policy)
+        night, solved = fast.night, fast.solved
+        shortlist = {"debtors": fast.debtors, "widenings": fast.widenings}
+    p = night.problem
+    assigned, unassigned = _frames(night, solved.chosen, eligible)
     totals = summary(p, solved.chosen)
     pools = _pool_stats(night, solved.chosen, policy)
     stats: dict[str, Any] = {
         "path": "exact" if exact_path else "fast",
         "method": solved.method,
         "cases": cases,
-        "debtors": p.n_debtors,
+        "debtors": book.height,
         "collectors": p.n_collectors,
-        "eligible": night.eligible.height,
+        "eligible": eligible.height,
+        "shortlist": shortlist,
         "assigned": assigned.height,
         "over_capacity": unassigned.height,
         "objective": _money(totals["objective"]),
