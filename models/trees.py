@@ -82,9 +82,9 @@ class Tree:
             # 8-bit masks: "full ^ (right * cleared)" is keep where right, full elsewhere,
             # several times cheaper than np.where with scalars
             for split in self.splits:
-                right = split.goes_right(columns[split.column]).view(np.uint8)
+                ones = split.goes_right(columns[split.column]).view(np.uint8)
                 cleared = np.uint8(self.full & ~split.keep)
-                np.bitwise_and(mask, np.bitwise_xor(right * cleared, full), out=mask)
+                np.bitwise_and(mask, np.bitwise_xor(ones * cleared, full), out=mask)
             raw += np.take(self.lookup, mask)
             return
         for split in self.splits:

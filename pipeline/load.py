@@ -120,6 +120,16 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object
     return int(rows[0][0]) if rows else 0
 
 
+def _insert(con: duckdb.DuckDBPyConnection, statement: str, name: str, frame: pl.DataFrame) -> int:
+    """Run one INSERT reading ``frame`` as the view ``name`` (DuckDB scans the polars frame's
+    Arrow buffers directly, no copy); return the rows it inserted (DuckDB's own count)."""
+    con.register(name, frame)
+    try:
+        return _count(con, statement, {})
+    finally:
+        con.unregister(name)
+
+
 def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_date: date) -> int:
     if cases.is_empty():
         return 0
@@ -130,10 +140,12 @@ def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_
         pl.lit(business_date).alias("as_of"),
         pl.col("_file").alias("source_file"),
     )
-    con.register("incoming_cases", incoming.to_arrow())
-    con.execute("insert or replace into cases by name select * from incoming_cases")
-    con.unregister("incoming_cases")
-    return incoming.height
+    return _insert(
+        con,
+        "insert or replace into cases by name select * from incoming_cases",
+        "incoming_cases",
+        incoming,
+    )
 
 
 def _append(
@@ -144,17 +156,22 @@ def _append(
     keys: list[str],
     business_date: date,
 ) -> int:
-    """Append rows whose key the warehouse does not have yet; return how many were new."""
+    """Append rows whose key the warehouse does not have yet; return how many were new.
+
+    One statement: the night's rows anti-joined on the key (far cheaper than INSERT OR IGNORE,
+    which probes the primary-key index row by row and raises a conflict for each known one), and
+    DuckDB's count of the rows it inserted (no count of the table before and after)."""
     if frame.is_empty():
         return 0
     incoming = _last_per_key(frame, keys).select(
         *columns, pl.lit(business_date).alias("business_date")
     )
-    before = _count(con, f"select count(*) from {table}", {})
-    con.register("incoming_rows", incoming.to_arrow())
-    con.execute(f"insert or ignore into {table} by name select * from incoming_rows")
-    con.unregister("incoming_rows")
-    return _count(con, f"select count(*) from {table}", {}) - before
+    on = " and ".join(f"t.{k} = i.{k}" for k in keys)
+    statement = (
+        f"insert into {table} by name select i.* from incoming_rows as i "
+        f"where not exists (select 1 from {table} as t where {on})"
+    )
+    return _insert(con, statement, "incoming_rows", incoming)
 
 
 def _replace_roster(
@@ -164,9 +181,12 @@ def _replace_roster(
         *COLLECTOR_COLUMNS, pl.lit(business_date).alias("business_date")
     )
     con.execute("delete from collectors")
-    con.register("incoming_roster", incoming.to_arrow())
-    con.execute("insert into collectors by name select * from incoming_roster")
-    con.unregister("incoming_roster")
+    _insert(
+        con,
+        "insert into collectors by name select * from incoming_roster",
+        "incoming_roster",
+        incoming,
+    )
     return incoming.height
 
 
@@ -216,9 +236,9 @@ def _store_rejects(
     frame = rejects.select("file", "row", "kind", "column", "rule", "value").with_columns(
         pl.lit(business_date).alias("business_date")
     )
-    con.register("incoming_rejects", frame.to_arrow())
-    con.execute("insert into rejects by name select * from incoming_rejects")
-    con.unregister("incoming_rejects")
+    _insert(
+        con, "insert into rejects by name select * from incoming_rejects", "incoming_rejects", frame
+    )
 
 
 def load(

@@ -38,7 +38,7 @@ from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.evidence import gather
-from pipeline.ingest import IngestResult, ingest
+from pipeline.ingest import IngestResult, ReceivedFile, ingest
 from pipeline.load import LoadStats, begin, commit, load, rollback, transaction
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
@@ -98,9 +98,21 @@ class NightSummary:
     warnings: list[str]
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What the rest of the night needs of tonight's files once they are in the warehouse: the
+    files, the counts and the validation's reject lines. The text and parsed frames themselves
+    (gigabytes on a large night) are let go as soon as the load is done, not held to publish."""
+
+    files: list[ReceivedFile]
+    rows_valid: dict[str, int]  # kind -> valid rows read tonight
+    rejects: pl.DataFrame  # the validation's reject lines (bad rows only: small)
+    stats: LoadStats
+
+
 def _ingest_and_load(
     con: duckdb.DuckDBPyConnection, input_dir: Path, home: Path, business_date: date, timer: Timer
-) -> tuple[IngestResult, Validated, LoadStats]:
+) -> Loaded:
     known = {
         sha: f"{day} as {name}"
         for sha, day, name in con.execute(
@@ -114,7 +126,12 @@ def _ingest_and_load(
         rejects = pl.concat([checked.rejects, _refused_files(received)], how="vertical_relaxed")
     with timer.stage("load"):
         stats = load(con, checked.frames, rejects, received.files, business_date)
-    return received, checked, stats
+    return Loaded(
+        files=received.files,
+        rows_valid={k: v.height for k, v in sorted(checked.frames.items())},
+        rejects=checked.rejects,
+        stats=stats,
+    )
 
 
 def _refused_files(received: IngestResult) -> pl.DataFrame:
@@ -136,15 +153,18 @@ def _refused_files(received: IngestResult) -> pl.DataFrame:
 def load_night(
     input_dir: Path, home: Path, business_date: date, on_stage: StageCallback | None = None
 ) -> tuple[IngestResult, Validated, LoadStats]:
-    """Ingest, validate and load one night's files without allocating (history backfill)."""
+    """Ingest, validate and load one night's files without allocating (history backfill).
+
+    The files and the reject lines come back, not the night's rows (they are in the warehouse)."""
     _check_input(input_dir)
     check_folder_date(input_dir, business_date)
     with home_lock(home):
         con = warehouse.connect(home)
         try:
-            return _ingest_and_load(con, input_dir, home, business_date, Timer(on_stage))
+            loaded = _ingest_and_load(con, input_dir, home, business_date, Timer(on_stage))
         finally:
             con.close()
+    return IngestResult(loaded.files), Validated({}, loaded.rejects), loaded.stats
 
 
 def _check_input(input_dir: Path) -> None:
@@ -218,13 +238,12 @@ def _record(
 
 
 def _counts(
-    received: IngestResult,
-    checked: Validated,
-    stats: LoadStats,
+    loaded: Loaded,
     night: pl.DataFrame,
     frames: NightFrames,
     rejects: pl.DataFrame,
 ) -> dict[str, Any]:
+    stats = loaded.stats
     """The night's figures; they add up: book = worked + held (CONTRACT.md)."""
     worked = frames.worklists
     # From the warehouse, not tonight's reading: a re-run that skips every file as received
@@ -232,13 +251,13 @@ def _counts(
     bad_rows = rejects.filter(pl.col("row") > 0)
     return {
         "files": {
-            s: sum(f.status == s for f in received.files) for s in ("read", "duplicate", "refused")
+            s: sum(f.status == s for f in loaded.files) for s in ("read", "duplicate", "refused")
         },
         "rows_rejected": bad_rows.select(pl.struct("file", "row").n_unique()).item()
         if not bad_rows.is_empty()
         else 0,
         "rejects_by_rule": dict(sorted(rejects.group_by("rule").len().iter_rows())),
-        "rows_valid": {k: v.height for k, v in sorted(checked.frames.items())},
+        "rows_valid": dict(loaded.rows_valid),
         "loaded": {
             "cases_upserted": stats.cases_upserted,
             "payments_added": stats.payments_added,
@@ -259,20 +278,20 @@ def _counts(
 
 def _warnings(
     scores: Scores,
-    received: IngestResult,
-    stats: LoadStats,
+    loaded: Loaded,
     roster: pl.DataFrame,
     frames: NightFrames,
 ) -> list[str]:
     """What the ops lead must know tonight (terminal, manifest and report)."""
+    stats = loaded.stats
     found = [] if scores.method == "model" else [RULE_ADVICE]
     if scores.drift_warning:  # PSI above 0.25 against the champion's training data
         found.append(scores.drift_warning)
-    for f in received.files:
+    for f in loaded.files:
         if f.status == "refused":
             found.append(f"file refused whole: {scrub_text(f.message or f.name)}")
     if roster.is_empty() or not roster.get_column("active").any():
-        rosters = [f.name for f in received.files if f.kind == "collectors" and f.status == "read"]
+        rosters = [f.name for f in loaded.files if f.kind == "collectors" and f.status == "read"]
         source = ", ".join(rosters) if rosters else "the roster in force (no roster file tonight)"
         found.append(
             f"no active collector in {source} ({roster.height} collectors, none active): "
@@ -347,21 +366,21 @@ def _previous_run(con: duckdb.DuckDBPyConnection, business_date: date) -> str | 
     return str(rows[0][0]) if rows else None
 
 
-def _input_notes(received: IngestResult, checked: Validated, replaces: str | None) -> list[str]:
+def _input_notes(loaded: Loaded, replaces: str | None) -> list[str]:
     """What tonight's files and an earlier run of the date mean for the ops lead."""
     notes = []
-    if not received.files:
+    if not loaded.files:
         notes.append("no files in --input: tonight is allocated from the warehouse as it stands")
-    skipped = [f for f in received.files if f.status == "duplicate"]
+    skipped = [f for f in loaded.files if f.status == "duplicate"]
     if skipped:
         names = "; ".join(f"{f.name} ({f.message})" for f in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         files = _plural(len(skipped), "file")
         notes.append(f"{files} received before, not read again: {names}{more}")
-    for f in received.files:
+    for f in loaded.files:
         if f.status == "read" and f.rows == 0:
             notes.append(f"{f.name}: a header and no rows")
-    replaced = checked.rejects.filter(pl.col("rule") == "superseded")
+    replaced = loaded.rejects.filter(pl.col("rule") == "superseded")
     if not replaced.is_empty():
         first = replaced.row(0, named=True)
         notes.append(
@@ -370,7 +389,7 @@ def _input_notes(received: IngestResult, checked: Validated, replaces: str | Non
             "row was loaded, the earlier is in rejected.csv as superseded"
         )
     if replaces is not None:
-        read = sum(f.status == "read" for f in received.files)
+        read = sum(f.status == "read" for f in loaded.files)
         notes.append(
             f"this night replaces run {replaces} of the same date: {_plural(read, 'new file')} read"
             + (", so worklists may have changed" if read else ", the same allocation")
@@ -459,7 +478,7 @@ def run_night(
         con = _open_warehouse(home)
         try:
             begin(con)  # the whole night is one transaction (module docstring)
-            received, checked, stats = _ingest_and_load(con, input_dir, home, business_date, timer)
+            loaded = _ingest_and_load(con, input_dir, home, business_date, timer)
             summary = _allocate_and_stage(
                 con,
                 home,
@@ -469,7 +488,7 @@ def run_night(
                 started,
                 policy,
                 timer,
-                (received, checked, stats),
+                loaded,
                 lang,
             )
             commit(con)
@@ -587,10 +606,9 @@ def _allocate_and_stage(
     started: datetime,
     policy: Policy,
     timer: Timer,
-    loaded: tuple[IngestResult, Validated, LoadStats],
+    loaded: Loaded,
     lang: str = "en",
 ) -> NightSummary:
-    received, checked, stats = loaded
     params = {"business_date": business_date}
     with timer.stage("score"):
         night = warehouse.query(con, "night_cases", params)
@@ -615,9 +633,9 @@ def _allocate_and_stage(
             business_date,
             scores.model_version,
         )
-    warnings = _warnings(scores, received, stats, roster, frames)
+    warnings = _warnings(scores, loaded, roster, frames)
     warnings += _allocation_warnings(allocation.stats)
-    warnings += _input_notes(received, checked, replaces)
+    warnings += _input_notes(loaded, replaces)
     rejects = warehouse.query(con, "night_rejects", params)
     rejected_rows = dict(
         rejects.filter(pl.col("row") > 0).group_by("file").agg(pl.col("row").n_unique()).iter_rows()
@@ -636,7 +654,7 @@ def _allocate_and_stage(
                 "rows_rejected": rejected_rows.get(f.name, 0) if f.status == "read" else 0,
                 "message": f.message,
             }
-            for f in received.files
+            for f in loaded.files
         ],
         "software": software_versions(),
         "model": {
@@ -648,7 +666,7 @@ def _allocate_and_stage(
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
         "strategy": evidence.record(),  # channel effects, rhythm, champion/challenger
-        "counts": _counts(received, checked, stats, night, frames, rejects),
+        "counts": _counts(loaded, night, frames, rejects),
         "allocation": _allocation_record(allocation.stats),
         "replaces": replaces,  # the run of the same date this one replaces, or None
         "warnings": warnings,
