@@ -336,14 +336,15 @@ def _keeps_type(arrow_type: Any, value_type: str | None) -> bool:
 
     t = pa.types
     naive_time = t.is_timestamp(arrow_type) and arrow_type.tz is None
-    return {
+    kept: dict[str | None, bool] = {
         "money": t.is_floating(arrow_type) or t.is_integer(arrow_type) or t.is_decimal(arrow_type),
         "integer": t.is_integer(arrow_type),
         "date": t.is_date(arrow_type) or naive_time,
         "timestamp": t.is_date(arrow_type) or naive_time,
         "boolean": t.is_boolean(arrow_type),
         None: t.is_string(arrow_type) or t.is_large_string(arrow_type),
-    }.get(value_type, False)
+    }
+    return kept.get(value_type, False)
 
 
 def _parquet_column(values: Any, value_type: str | None, name: str, column: str) -> pl.Series:
