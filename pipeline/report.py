@@ -1,7 +1,8 @@
 """report: the night at a glance for the ops lead, as one self-contained HTML page.
 
 ``build_report_data`` reduces the night to aggregates (no debtor rows, so nothing about a
-debtor can reach the page); ``render_report`` turns them into HTML with inline CSS and inline
+debtor can reach the page; the one list of cases, the extensions due of R3, names each by its
+client and case id only); ``render_report`` turns them into HTML with inline CSS and inline
 SVG charts drawn here. The page loads nothing from anywhere: it opens offline, from a mail
 attachment or a file share, and every text in it is escaped.
 
@@ -9,8 +10,10 @@ The page, top to bottom: the night at a glance (cases in, rejected, held by reas
 channel, expected recovery), the warnings of the night (drift, caps hit, over capacity, refused
 files), then the charts: channel mix, capacity use per team, expected recovery per collector,
 tonight's scores against the model's held-out night, rejected rows by rule, holds by reason,
-extensions due (R3), what changed since the night before, the collectors' scorecards (R25); and
-the rules and caps that shaped the night, the first actions, the files received and the timings.
+extensions due (R3) with the cycle weeks (R1) and the list of cases to extend, the channel
+effects, contact rhythm and champion/challenger with their evidence (pipeline/evidence.py),
+what changed since the night before, the collectors' scorecards (R25); and the rules and caps
+that shaped the night, the first actions, the files received and the timings.
 ``caseflow report --date D`` draws the same page again from the warehouse.
 """
 
@@ -21,7 +24,7 @@ import itertools
 import math
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +45,8 @@ MAX_COLLECTOR_BARS = 60
 # Scorecards are read collector by collector: a whole department of up to this many is shown.
 MAX_SCORECARD_BARS = 100
 CHANNEL_ORDER = ("phone", "visit", "letter")
+# The extensions due are listed case by case (R3) up to this many; the rest are counted.
+MAX_EXTENSION_ROWS = 300
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,13 @@ class ReportData:
     # The optimiser's account (manifest "allocation"): label/value lines and one row per pool
     allocation: tuple[tuple[str, str], ...] = ()
     pools: tuple[tuple[str, str, int, int, int, str, str], ...] = ()
+    # R1: tonight's worked cases per week of their cycle: (week, cases, of them extension due)
+    cycle_weeks: tuple[tuple[int, int, int], ...] = ()
+    # R3: (client, case, return date, cycle week or "", where: collector or "held: reason")
+    extension_cases: tuple[tuple[str, str, str, str, str], ...] = ()
+    extension_cases_total: int = 0
+    # The night's evidence (manifest "strategy", pipeline/evidence.py); empty before it existed
+    strategy: dict[str, Any] = field(default_factory=dict)
 
 
 # --- aggregation -------------------------------------------------------------------------------
@@ -332,6 +344,9 @@ def build_report_data(
         warnings=tuple(scrub_text(str(w)) for w in manifest.get("warnings", [])),
         timings=_timings(manifest),
         extensions_by_client=_extensions(worklists, holds),
+        cycle_weeks=_cycle_weeks(worklists),
+        **_extension_cases(worklists, holds, review),
+        strategy=dict(manifest.get("strategy") or {}),
         **extra,
         **_drift(manifest),
         **_allocation(manifest),
@@ -408,6 +423,63 @@ def _extensions(worklists: pl.DataFrame, holds: pl.DataFrame) -> tuple[tuple[str
         for client, w, h in joined.select("client_id", "len", "len_held").iter_rows()
     ]
     return tuple(sorted(rows, key=lambda r: (-(r[1] + r[2]), r[0])))
+
+
+def _cycle_weeks(worklists: pl.DataFrame) -> tuple[tuple[int, int, int], ...]:
+    """R1: tonight's worked cases per week of their cycle, and how many have an extension due."""
+    if "cycle_week" not in worklists.columns or worklists.is_empty():
+        return ()
+    weeks = (
+        worklists.filter(pl.col("cycle_week").is_not_null())
+        .group_by("cycle_week")
+        .agg(pl.len(), pl.col("extension_due").fill_null(False).sum())
+        .sort("cycle_week")
+    )
+    return tuple((int(w), int(n), int(e)) for w, n, e in weeks.iter_rows())
+
+
+def _extension_cases(
+    worklists: pl.DataFrame, holds: pl.DataFrame, review: NightReview | None
+) -> dict[str, Any]:
+    """R3: the cases reaching the extension point, soonest return first, by case id only."""
+    week = (
+        worklists.select("client_id", "case_id", pl.col("cycle_week").cast(pl.Utf8))
+        if "cycle_week" in worklists.columns
+        else worklists.select("client_id", "case_id", pl.lit(None, pl.Utf8).alias("cycle_week"))
+    )
+    if review is not None:
+        due = review.decisions.filter(pl.col("extension_due").fill_null(False)).select(
+            "client_id",
+            "case_id",
+            pl.col("return_date").cast(pl.Utf8),
+            pl.when(pl.col("placement") == "worked")
+            .then(pl.col("collector_id"))
+            .otherwise(pl.lit("held: ") + pl.col("hold_reason").fill_null(""))
+            .alias("where"),
+        )
+    else:
+        worked = worklists.filter(pl.col("extension_due").fill_null(False)).select(
+            "client_id", "case_id", pl.col("return_date").cast(pl.Utf8), pl.col("collector_id")
+        )
+        held = holds.filter(pl.col("detail") == "extension due").select(
+            "client_id",
+            "case_id",
+            pl.lit(None, pl.Utf8).alias("return_date"),
+            (pl.lit("held: ") + pl.col("reason")).alias("collector_id"),
+        )
+        due = pl.concat([worked, held]).rename({"collector_id": "where"})
+    rows = (
+        due.join(week, on=["client_id", "case_id"], how="left")
+        .sort(["return_date", "client_id", "case_id"], nulls_last=True)
+        .select("client_id", "case_id", "return_date", "cycle_week", "where")
+    )
+    return {
+        "extension_cases": tuple(
+            tuple(str(v) if v is not None else "" for v in r)
+            for r in rows.head(MAX_EXTENSION_ROWS).iter_rows()
+        ),
+        "extension_cases_total": rows.height,
+    }
 
 
 def decile_counts(p_repay: pl.Series, lowest: Sequence[float]) -> tuple[int, ...]:
@@ -1139,6 +1211,161 @@ def _extensions_section(d: ReportData) -> str:
     )
 
 
+def _cycle_section(d: ReportData) -> str:
+    """R1 weeks of tonight's worked cases and R3's list of cases to extend."""
+    if not d.cycle_weeks and not d.extension_cases:
+        return ""
+    weeks = _table(
+        ("week of the cycle", "cases worked", "of them extension due"),
+        ((f"week {w}", f"{n:,}", f"{e:,}") for w, n, e in d.cycle_weeks),
+        {1, 2},
+    )
+    listed = _table(
+        ("client", "case", "return date", "cycle week", "where tonight"),
+        d.extension_cases,
+        set(),
+    )
+    more = d.extension_cases_total - len(d.extension_cases)
+    tail = (
+        f'<p class="muted">and {more:,} more: see the worklists (extension_due) and holds.csv.</p>'
+        if more > 0
+        else ""
+    )
+    return _section(
+        "cycle",
+        "Cycle weeks (R1) and the cases to extend (R3)",
+        '<p class="muted">A case cycle is one month, checked weekly: each worklist row carries '
+        "its cycle and week on the work day (columns cycle, cycle_week). The cases below reach "
+        "their extension point: ask the client before the return date.</p>",
+        weeks,
+        f"<details><summary>{d.extension_cases_total:,} cases with an extension due"
+        f"</summary>{listed}{tail}</details>",
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    return "–" if value is None else f"{float(value):.{digits}f}"
+
+
+def _effects_table(effects: Sequence[dict[str, Any]], horizon: Any) -> str:
+    rows = (
+        (
+            e.get("channel", ""),
+            f"{int(e.get('contacts', 0)):,}",
+            f"{int(e.get('paid', 0)):,}",
+            _pct(e["paid"] / e["contacts"] if e.get("contacts") else None),
+            _num(e.get("expected"), 1),
+            _num(e.get("estimate")),
+            _num(e.get("prior")),
+            _num(e.get("weight")),
+            _num(e.get("shrunk")),
+            _num(e.get("used")),
+        )
+        for e in effects
+    )
+    return _table(
+        (
+            "channel",
+            "contacts",
+            f"paid within {horizon} days",
+            "rate",
+            "expected at the phone's rate",
+            "estimate",
+            "policy",
+            "weight",
+            "shrunk",
+            "used tonight",
+        ),
+        rows,
+        set(range(1, 10)),
+    )
+
+
+def _rhythm_table(cells: Sequence[dict[str, Any]], suggested: dict[str, Any]) -> str:
+    strata = sorted({str(c.get("stratum", "")) for c in cells})
+    gaps = ("1", "2", "3", "4-7", "8+")
+    found = {(str(c.get("stratum")), str(c.get("gap"))): c for c in cells}
+
+    def cell(stratum: str, gap: str) -> str:
+        c = found.get((stratum, gap))
+        if not c or not c.get("contacts"):
+            return "–"
+        return f"{c['paid'] / c['contacts']:.1%} of {int(c['contacts']):,}"
+
+    rows = (
+        (
+            s,
+            *(cell(s, g) for g in gaps),
+            f"{suggested[s]} days" if s in suggested else "not enough evidence",
+        )
+        for s in strata
+    )
+    return _table(
+        ("stage then", *(f"{g} days since the last contact" for g in gaps), "best rate"),
+        rows,
+        set(),
+    )
+
+
+def _groups_table(groups: Sequence[dict[str, Any]]) -> str:
+    rows = (
+        (
+            g.get("group", ""),
+            f"{int(g.get('debtors', 0)):,}",
+            f"{int(g.get('cases', 0)):,}",
+            _money(float(g.get("owed", 0.0))),
+            _money(float(g.get("recovered", 0.0))),
+            _pct(g["recovered"] / g["owed"] if g.get("owed") else None),
+        )
+        for g in groups
+    )
+    return _table(
+        ("group", "debtors", "cases", "owed at the cycle's start", "recovered since", "rate"),
+        rows,
+        {1, 2, 3, 4, 5},
+    )
+
+
+def _strategy_section(d: ReportData) -> str:
+    """The channel effects, the contact rhythm and champion/challenger, with their evidence."""
+    s = d.strategy
+    if not s:
+        return ""
+    since, until = [*list(s.get("window") or []), "", ""][:2]
+    horizon = s.get("horizon_days", "")
+    return _section(
+        "strategy",
+        "Channel effects, contact rhythm and the challenger: the evidence",
+        f'<p class="muted">From the notes of {_e(since)} to {_e(until)}: every day a case was '
+        f"called, visited or sent a letter, and whether a payment came in the {_e(horizon)} "
+        "days after. Within each overdue stage the visit's and the letter's payment rates are "
+        "set against the phone's (the payments expected had the same contacts paid at the "
+        "phone's rate): estimate = phone effect × paid / expected, then shrunk towards the "
+        "policy's multiplier by weight n / (n + evidence_prior_contacts). Observational, not an "
+        "experiment: a visit goes to debtors a call did not move, a letter to larger balances, "
+        "so the estimates are confounded; the night uses them only when the policy's "
+        "use_estimated_effects is on.</p>",
+        _effects_table(list(s.get("channel_effects") or []), horizon),
+        '<p class="muted">Contact rhythm: the payment rate per contact by the days since the '
+        "case's previous contact. A contact is a unit of a collector's day, so the best rate "
+        "per contact (among gaps with at least evidence_min_contacts contacts) is the suggested "
+        "rhythm; the policy's rhythm_days per stage is used unless use_estimated_rhythm is on. "
+        "Cases worked often are the ones that do not answer, so short gaps look worse than "
+        "they are.</p>",
+        _rhythm_table(list(s.get("rhythm") or []), dict(s.get("suggested_rhythm") or {})),
+        f'<p class="muted">Champion against challenger over the cycle since '
+        f"{_e(s.get('cycle_start', ''))}: debtors active at the cycle's first night, each in "
+        "the group its seeded hash gives (challenger_share, challenger_seed), and what was paid "
+        "on their cases since. Nights before the challenger was in force count as champion "
+        "work for both groups.</p>",
+        _groups_table(list(s.get("groups") or [])),
+    )
+
+
 def _changes_section(d: ReportData) -> str:
     bars = [
         Bar(change, n, f"{_count(n, 'case')} · {_count(debtors, 'debtor')}", "chg")
@@ -1286,6 +1513,8 @@ def render_report(d: ReportData) -> str:
             _reject_section(d),
             _holds_section(d),
             _extensions_section(d),
+            _cycle_section(d),
+            _strategy_section(d),
             _changes_section(d),
             _scorecard_section(d),
             _tables(d),

@@ -137,6 +137,9 @@ def work(collector_id: str, rank: int, case_id: str, **overrides: Any) -> dict[s
         "extension_due": False,
         "attempts_allowed": 6,
         "connected_calls_allowed": 3,
+        "debtor_ref": f"D{case_id:0>10}",
+        "cycle": 0,
+        "cycle_week": 3,
     }
     row.update(overrides)
     return row
@@ -619,3 +622,97 @@ def test_tonight_is_compared_with_the_champions_training_distribution_when_known
     active = np.array([0.81, 0.42, 0.10, 0.6, 0.05, 0.5])
     assert data.psi == pytest.approx(psi(reference, active), abs=1e-3)
     assert "the champion&#x27;s training data" in render_report(data)
+
+
+# --- issue 4: cycle weeks, the cases to extend, the strategy's evidence ----------------------
+
+
+def test_the_cycle_weeks_and_the_cases_to_extend_are_listed() -> None:
+    night, people, scores, bad, manifest = sample_night()
+    wl = night.worklists.with_columns(
+        cycle_week=pl.when(pl.col("case_id") == "K2").then(4).otherwise(pl.col("cycle_week"))
+    )
+    data = build_report_data(
+        manifest,
+        replace(night, worklists=wl),
+        people,
+        scores,  # type: ignore[arg-type]
+        bad,
+    )
+    assert data.cycle_weeks == ((3, 4, 0), (4, 1, 1))
+    assert data.extension_cases_total == 2
+    worked, held = data.extension_cases
+    assert worked[:2] == ("EASTBANK", "K2") and worked[3:] == ("4", "P1")
+    assert held[1] == "K7" and held[4] == "held: over capacity"
+    page = render_report(data)
+    section = page[page.index('<section id="cycle"') :]
+    assert "K2" in section and "week 4" in section and "2 cases with an extension due" in section
+
+
+def test_the_extensions_listed_from_the_review_say_where_each_case_went() -> None:
+    from pipeline.changes import DECISION_SCHEMA
+
+    decisions = sample_review().decisions.with_columns(
+        extension_due=pl.col("case_id").is_in(["K2", "K7"]),
+        return_date=pl.lit(TONIGHT + timedelta(days=3)),
+    )
+    data = reviewed_report(decisions=decisions.select(list(DECISION_SCHEMA)))
+    assert [(r[1], r[4]) for r in data.extension_cases] == [
+        ("K2", "P1"),
+        ("K7", "held: over capacity"),
+    ]
+
+
+STRATEGY = {
+    "window": ["2026-08-12", "2026-11-09"],
+    "horizon_days": 14,
+    "channel_effects": [
+        {
+            "channel": "visit",
+            "contacts": 435,
+            "paid": 13,
+            "expected": 39.3,
+            "estimate": 0.33,
+            "prior": 1.6,
+            "weight": 0.465,
+            "shrunk": 1.009,
+            "used": 1.6,
+        }
+    ],
+    "rhythm": [
+        {"stratum": "M2-M3", "gap": "1", "contacts": 8005, "paid": 1082},
+        {"stratum": "M2-M3", "gap": "3", "contacts": 3626, "paid": 506},
+    ],
+    "suggested_rhythm": {"M2-M3": 3},
+    "groups": [
+        {"group": "challenger", "debtors": 260, "cases": 282, "owed": 2464345.56, "recovered": 1e5},
+        {"group": "champion", "debtors": 2378, "cases": 2604, "owed": 2.1e7, "recovered": 1.2e6},
+    ],
+    "cycle_start": "2026-10-25",
+}
+
+
+def test_the_strategy_evidence_is_shown_with_how_it_was_estimated() -> None:
+    night, people, scores, bad, manifest = sample_night()
+    data = build_report_data(
+        manifest | {"strategy": STRATEGY},
+        night,
+        people,
+        scores,  # type: ignore[arg-type]
+        bad,
+    )
+    page = render_report(data)
+    section = page[page.index('<section id="strategy"') :]
+    section = section[: section.index("</section>")]
+    for text in (
+        "paid within 14 days",
+        "0.33",  # the estimate
+        "1.60",  # the policy's and tonight's multiplier
+        "Observational",
+        "14.0% of 3,626",  # the rhythm evidence: 506 / 3,626
+        "3 days",  # the suggested rhythm
+        "challenger",
+        "4.1%",  # 100,000 / 2,464,345.56 recovered
+    ):
+        assert text in section, text
+    assert 'id="strategy"' not in render_report(sample_report())  # an older manifest
