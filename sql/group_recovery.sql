@@ -21,7 +21,8 @@ grouped as (
     select
         *,
         case
-            when md5_number($seed || '/' || debtor_key) % 10000 < $share_bp then 'challenger'
+            when cast(('0x' || substr(md5($seed || '/' || debtor_key), 1, 8)) as bigint) % 10000
+                < $share_bp then 'challenger'
             else 'champion'
         end as strategy_group
     from book

@@ -12,7 +12,8 @@ final as (
         debtor_key,
         'D' || upper(substr(md5('debtor/' || debtor_key), 1, 10)) as debtor_ref,
         case
-            when md5_number($seed || '/' || debtor_key) % 10000 < $share_bp then 'challenger'
+            when cast(('0x' || substr(md5($seed || '/' || debtor_key), 1, 8)) as bigint) % 10000
+                < $share_bp then 'challenger'
             else 'champion'
         end as strategy_group
     from keys
