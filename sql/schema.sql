@@ -281,3 +281,29 @@ CREATE TABLE IF NOT EXISTS night_reviews (
     compared_with VARCHAR NOT NULL,
     cycle_start DATE NOT NULL
 );
+
+-- Issue 8: per case, what all its collection notes loaded so far say, folded in at each load
+-- from that night's new notes only (sql/contact_stats.sql), so that the night's book
+-- (sql/night_book.sql) does not rescan every note ever loaded. Rebuilt from contacts when missing.
+CREATE TABLE IF NOT EXISTS case_contact_stats (
+    client_id VARCHAR NOT NULL,
+    case_id VARCHAR NOT NULL,
+    attempts BIGINT NOT NULL,
+    right_party_contacts BIGINT NOT NULL,
+    wrong_numbers BIGINT NOT NULL,
+    refusals BIGINT NOT NULL,
+    last_contact_at TIMESTAMP,
+    last_outcome VARCHAR,
+    last_promise_date DATE,
+    last_right_party_at TIMESTAMP,
+    last_phone_calls STRUCT(called_at TIMESTAMP, outcome VARCHAR)[],  -- the last three
+    last_phone_outcomes VARCHAR[],  -- their outcomes, latest first
+    last_letter_at TIMESTAMP,
+    last_letter_outcome VARCHAR,
+    last_conversation_on DATE,
+    last_complaint_on DATE,
+    noted_at TIMESTAMP,
+    noted_collector_id VARCHAR,
+    failed_days STRUCT(day DATE, called_at TIMESTAMP)[],  -- failed calls since the last reach
+    known_through DATE  -- the latest night whose notes are folded in
+);
