@@ -44,13 +44,17 @@ def world_dir(cases: int, seed: int) -> Path:
     return found[0]
 
 
-def validated(world: Path, business_date: date) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, list[ReceivedFile]]:
+def validated(
+    world: Path, business_date: date
+) -> tuple[dict[str, pl.DataFrame], pl.DataFrame, list[ReceivedFile]]:
     """The world's validated frames, rejects and files (computed once, then read back)."""
     cache = world / "validated"
     if not (cache / "files.json").exists():
         home = Path(tempfile.mkdtemp(prefix="stages-ingest-"))
         try:
-            received = ingest(world / "incoming" / business_date.isoformat(), home, business_date, {})
+            received = ingest(
+                world / "incoming" / business_date.isoformat(), home, business_date, {}
+            )
             checked = validate(received.tables, business_date)
         finally:
             shutil.rmtree(home, ignore_errors=True)
@@ -58,11 +62,9 @@ def validated(world: Path, business_date: date) -> tuple[dict[str, pl.DataFrame]
         for kind, frame in checked.frames.items():
             frame.write_parquet(cache / f"{kind}.parquet")
         checked.rejects.write_parquet(cache / "rejects.parquet")
-        files = [f.__dict__ for f in received.files]
-        (cache / "files.json").write_text(json.dumps(files), encoding="utf-8")
-    frames = {
-        p.stem: pl.read_parquet(p) for p in cache.glob("*.parquet") if p.stem != "rejects"
-    }
+        described = [f.__dict__ for f in received.files]
+        (cache / "files.json").write_text(json.dumps(described), encoding="utf-8")
+    frames = {p.stem: pl.read_parquet(p) for p in cache.glob("*.parquet") if p.stem != "rejects"}
     rejects = pl.read_parquet(cache / "rejects.parquet")
     files = [ReceivedFile(**f) for f in json.loads((cache / "files.json").read_text())]
     return frames, rejects, files
@@ -82,7 +84,9 @@ def main() -> None:
     parser.add_argument("--model", action="store_true", help="score with bench/night.py's model")
     args = parser.parse_args()
     world = world_dir(args.cases, args.seed)
-    business_date = date.fromisoformat(json.loads((world / "world.json").read_text())["business_date"])
+    business_date = date.fromisoformat(
+        json.loads((world / "world.json").read_text())["business_date"]
+    )
     load_before = os.getloadavg()[0]
     frames, rejects, files = validated(world, business_date)
     seconds: dict[str, float] = {}

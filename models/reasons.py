@@ -23,15 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from models.evaluate import Probabilities
 from models.features import DAYS_CAP, FEATURE_NAMES
-from models.learner import CalibratedClassifier, Matrix
+
+if TYPE_CHECKING:  # scikit-learn: imported by whoever loaded the model, not by this module
+    from models.learner import CalibratedClassifier
+
+Matrix = npt.NDArray[np.float64]  # encoded rows, as models.learner.Matrix
+Probabilities = npt.NDArray[np.float64]  # as models.evaluate.Probabilities
 
 TOP = 3
 CANDIDATES = 5  # factors scored again per case

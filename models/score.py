@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -25,9 +25,11 @@ from threadpoolctl import threadpool_limits
 
 from models import drift as drift_module
 from models.features import feature_frame, prepare
-from models.registry import LoadedModel, Registry
 from models.trees import probability_function
 from pipeline.errors import ModelError
+
+if TYPE_CHECKING:  # the registry brings scikit-learn and skops: imported when a model is used
+    from models.registry import LoadedModel
 
 SCORE_SCHEMA = {
     "client_id": pl.Utf8,
@@ -73,8 +75,12 @@ class Scores:
 def score_night(con: duckdb.DuckDBPyConnection, home: Path, business_date: date) -> Scores:
     """Score every case in the night's snapshot (all statuses; the strategy picks the active)."""
     features = feature_frame(con, business_date, business_date)
-    registry = Registry(home)
-    champion = registry.champion()
+    champion = None
+    if (home / "models").is_dir():  # else no model was ever trained: skip importing the registry
+        from models.registry import Registry
+
+        registry = Registry(home)
+        champion = registry.champion()
     if champion is None:
         return Scores(rule_scores(features), method="rule", model_version=None, model_sha256=None)
     loaded = registry.load(champion.version)  # refuses a file that is not the one trained

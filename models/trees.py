@@ -186,7 +186,8 @@ def _compile_tree(
     for node in range(len(nodes)):
         if nodes["is_leaf"][node]:
             continue
-        cleared = sum(1 << position[leaf] for leaf in _leaves_in_order(nodes, int(nodes["left"][node])))
+        left_leaves = _leaves_in_order(nodes, int(nodes["left"][node]))
+        cleared = sum(1 << position[leaf] for leaf in left_leaves)
         feature = int(nodes["feature_idx"][node])
         column = source[feature]
         missing_left = bool(nodes["missing_go_to_left"][node])

@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from pipeline.headers import COLUMNS
-from pipeline.warehouse import sql_text
+from pipeline.warehouse import query, sql_text
 
 # Connections inside a transaction begun here (by id: a DuckDB connection cannot say whether it
 # is in one, and a second BEGIN would abort the first).
@@ -174,6 +174,77 @@ def _append(
     return _insert(con, statement, "incoming_rows", incoming)
 
 
+def _append_contacts(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, business_date: date
+) -> int:
+    """Append the night's new notes (as ``_append``) and fold them into the per-case contact
+    stats (``sql/contact_stats.sql``): only tonight's new notes are read, never the history."""
+    if frame.is_empty():
+        return 0
+    incoming = _last_per_key(frame, ["client_id", "note_id"]).select(
+        *CONTACT_COLUMNS, pl.lit(business_date).alias("business_date")
+    )
+    con.register("incoming_rows", incoming)
+    try:
+        con.execute(
+            "create or replace temp table night_contacts as select i.* from incoming_rows as i "
+            "where not exists (select 1 from contacts as t "
+            "where t.client_id = i.client_id and t.note_id = i.note_id)"
+        )
+    finally:
+        con.unregister("incoming_rows")
+    added = _count(con, "insert into contacts by name select * from night_contacts", {})
+    _fold_contact_stats(con)
+    con.execute("drop table night_contacts")
+    return added
+
+
+def _fold_contact_stats(con: duckdb.DuckDBPyConnection) -> None:
+    """Fold the notes of the view or table ``night_contacts`` into ``case_contact_stats``."""
+    con.execute(f"create or replace temp table folded_stats as {sql_text('contact_stats')}")
+    con.execute(
+        "delete from case_contact_stats as s where exists (select 1 from folded_stats as f "
+        "where f.client_id = s.client_id and f.case_id = s.case_id)"
+    )
+    con.execute("insert into case_contact_stats by name select * from folded_stats")
+    con.execute("drop table folded_stats")
+
+
+def _stats_missing(con: duckdb.DuckDBPyConnection) -> bool:
+    """Notes loaded but no contact stats: a warehouse from before the stats existed."""
+    return bool(
+        _count(
+            con,
+            "select (select count(*) from case_contact_stats) = 0 "
+            "and exists (select 1 from contacts)",
+            {},
+        )
+    )
+
+
+def build_contact_stats(con: duckdb.DuckDBPyConnection) -> None:
+    """The contact stats of every note loaded so far, once, for a warehouse without them."""
+    con.execute("create or replace temp view night_contacts as select * from contacts")
+    _fold_contact_stats(con)
+    con.execute("drop view night_contacts")
+
+
+def night_book(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
+    """The night's book (``sql/night_cases.sql``'s rows): from the contact stats and the last
+    30 days of notes (``sql/night_book.sql``) when no note loaded is later than the night, as
+    on every night run in date order; else (a past night run again after later ones) from the
+    whole history, which can leave the later notes out."""
+    params = {"business_date": business_date}
+    later = _count(
+        con,
+        "select count(*) from case_contact_stats "
+        "where last_contact_at >= cast($business_date as date) + interval 1 day",
+        params,
+    )
+    name = "night_cases" if later or _stats_missing(con) else "night_book"
+    return query(con, name, params)
+
+
 def _replace_roster(
     con: duckdb.DuckDBPyConnection, roster: pl.DataFrame, business_date: date
 ) -> int:
@@ -257,14 +328,9 @@ def load(
         payments_added = _append(
             con, "payments", payments, PAYMENT_COLUMNS, ["client_id", "payment_id"], business_date
         )
-        contacts_added = _append(
-            con,
-            "contacts",
-            frames.get("contacts", empty),
-            CONTACT_COLUMNS,
-            ["client_id", "note_id"],
-            business_date,
-        )
+        if _stats_missing(con):
+            build_contact_stats(con)
+        contacts_added = _append_contacts(con, frames.get("contacts", empty), business_date)
         roster = frames.get("collectors", empty)
         collectors = None if roster.is_empty() else _replace_roster(con, roster, business_date)
         con.execute("delete from case_snapshots where business_date = $business_date", params)

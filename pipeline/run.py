@@ -39,7 +39,7 @@ from pipeline.assemble import NightFrames, assemble
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.evidence import gather
 from pipeline.ingest import IngestResult, ReceivedFile, ingest
-from pipeline.load import LoadStats, begin, commit, load, rollback, transaction
+from pipeline.load import LoadStats, begin, commit, load, night_book, rollback, transaction
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
 from pipeline.policy import Policy, load_policy
@@ -611,7 +611,7 @@ def _allocate_and_stage(
 ) -> NightSummary:
     params = {"business_date": business_date}
     with timer.stage("score"):
-        night = warehouse.query(con, "night_cases", params)
+        night = night_book(con, business_date)  # from the contact stats the load keeps
         roster = warehouse.query(con, "roster", {})
         scores: Scores = score_night(con, home, business_date)
     with timer.stage("strategy"):

@@ -64,7 +64,7 @@ def test_the_calibrated_model_scores_the_same_through_its_compiled_trees() -> No
     x, y = _data(seed=3)
     names = [f"f{j}" for j in range(5)]
     frame = pl.DataFrame(x[:, :5], schema=names).with_columns(
-        pl.Series("product", np.where(np.isnan(x[:, 5]), None, x[:, 5].astype(str)))
+        pl.Series("product", [None if np.isnan(v) else str(v) for v in x[:, 5]], dtype=pl.Utf8)
     )
     encoder = Encoder.fit(frame, names, ["product"])
     matrix = encoder.matrix(frame)

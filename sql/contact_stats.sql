@@ -1,0 +1,166 @@
+-- Per case, what all its collection notes loaded so far say (sql/night_book.sql reads it, so the
+-- night's book does not rescan every note ever loaded): tonight's new notes (the view
+-- night_contacts) folded into the stats kept so far, for the cases they name. The caller
+-- replaces those cases' rows with the result. Every column is one of sql/night_cases.sql's
+-- whole-history aggregates, kept so that folding notes in night after night gives what
+-- aggregating all of them at once gives (tests/test_contact_stats.py).
+with
+
+night_notes as (
+    select
+        client_id,
+        case_id,
+        collector_id,
+        channel,
+        contacted_at,
+        outcome,
+        promise_date,
+        complaint,
+        business_date,
+        -- R4: the debtor in person was reached
+        outcome in ('right_party', 'promise_to_pay', 'refused', 'paid_claimed', 'visit_met')
+            as reached
+    from night_contacts
+),
+
+tonight as (
+    select
+        client_id,
+        case_id,
+        count(*) as attempts,
+        count(*) filter (where reached) as right_party_contacts,
+        count(*) filter (where outcome = 'wrong_number') as wrong_numbers,
+        count(*) filter (where outcome = 'refused') as refusals,
+        max(contacted_at) as last_contact_at,
+        arg_max(outcome, contacted_at) as last_outcome,
+        max(promise_date) filter (where outcome = 'promise_to_pay') as last_promise_date,
+        max(contacted_at) filter (where reached) as last_right_party_at,
+        max(contacted_at) filter (where channel = 'letter') as last_letter_at,
+        arg_max(outcome, contacted_at) filter (where channel = 'letter') as last_letter_outcome,
+        max(cast(contacted_at as date)) filter (
+            where channel = 'phone'
+            and outcome in ('right_party', 'promise_to_pay', 'refused', 'paid_claimed')
+        ) as last_conversation_on,
+        max(cast(contacted_at as date)) filter (where complaint) as last_complaint_on,
+        max(contacted_at) filter (where collector_id is not null) as noted_at,
+        arg_max(collector_id, contacted_at) filter (
+            where collector_id is not null
+        ) as noted_collector_id,
+        max(business_date) as known_through
+    from night_notes
+    group by client_id, case_id
+),
+
+kept as (
+    select s.*
+    from case_contact_stats as s
+    inner join tonight as t
+        on s.client_id = t.client_id and s.case_id = t.case_id
+),
+
+reach as (
+    select
+        t.client_id,
+        t.case_id,
+        greatest(k.last_right_party_at, t.last_right_party_at) as last_right_party_at
+    from tonight as t
+    left join kept as k
+        on t.client_id = k.client_id and t.case_id = k.case_id
+),
+
+phone_calls as (
+    -- the last three phone calls kept so far, and tonight's
+    select client_id, case_id, call.called_at as called_at, call.outcome as outcome
+    from (select client_id, case_id, unnest(last_phone_calls) as call from kept) as k
+    union all
+    select client_id, case_id, contacted_at as called_at, outcome
+    from night_notes
+    where channel = 'phone'
+),
+
+last_calls as (
+    select
+        client_id,
+        case_id,
+        list(struct_pack(called_at := called_at, outcome := outcome) order by called_at desc)[
+            1:3
+        ] as last_phone_calls,
+        list(outcome order by called_at desc)[1:3] as last_phone_outcomes
+    from phone_calls
+    group by client_id, case_id
+),
+
+failed_calls as (
+    -- the days with a failed call after the debtor was last reached, with the day's last
+    -- failed call (a day counts while that call is later than the last reach)
+    select client_id, case_id, failed.day as day, failed.called_at as called_at
+    from (select client_id, case_id, unnest(failed_days) as failed from kept) as k
+    union all
+    select client_id, case_id, cast(contacted_at as date) as day, contacted_at as called_at
+    from night_notes
+    where channel = 'phone' and outcome in ('no_answer', 'wrong_number', 'third_party')
+),
+
+failed_days as (
+    select
+        f.client_id,
+        f.case_id,
+        list(struct_pack(day := f.day, called_at := f.called_at) order by f.day) as failed_days
+    from (
+        select client_id, case_id, day, max(called_at) as called_at
+        from failed_calls
+        group by client_id, case_id, day
+    ) as f
+    inner join reach as r
+        on f.client_id = r.client_id and f.case_id = r.case_id
+    where r.last_right_party_at is null or f.called_at > r.last_right_party_at
+    group by f.client_id, f.case_id
+),
+
+final as (
+    select
+        t.client_id,
+        t.case_id,
+        coalesce(k.attempts, 0) + t.attempts as attempts,
+        coalesce(k.right_party_contacts, 0) + t.right_party_contacts as right_party_contacts,
+        coalesce(k.wrong_numbers, 0) + t.wrong_numbers as wrong_numbers,
+        coalesce(k.refusals, 0) + t.refusals as refusals,
+        greatest(k.last_contact_at, t.last_contact_at) as last_contact_at,
+        case
+            when k.last_contact_at is null or t.last_contact_at >= k.last_contact_at
+                then t.last_outcome
+            else k.last_outcome
+        end as last_outcome,
+        greatest(k.last_promise_date, t.last_promise_date) as last_promise_date,
+        r.last_right_party_at,
+        lc.last_phone_calls,
+        lc.last_phone_outcomes,
+        greatest(k.last_letter_at, t.last_letter_at) as last_letter_at,
+        case
+            when t.last_letter_at is not null
+                and (k.last_letter_at is null or t.last_letter_at >= k.last_letter_at)
+                then t.last_letter_outcome
+            else k.last_letter_outcome
+        end as last_letter_outcome,
+        greatest(k.last_conversation_on, t.last_conversation_on) as last_conversation_on,
+        greatest(k.last_complaint_on, t.last_complaint_on) as last_complaint_on,
+        greatest(k.noted_at, t.noted_at) as noted_at,
+        case
+            when t.noted_at is not null and (k.noted_at is null or t.noted_at >= k.noted_at)
+                then t.noted_collector_id
+            else k.noted_collector_id
+        end as noted_collector_id,
+        fd.failed_days,
+        greatest(k.known_through, t.known_through) as known_through
+    from tonight as t
+    left join kept as k
+        on t.client_id = k.client_id and t.case_id = k.case_id
+    left join reach as r
+        on t.client_id = r.client_id and t.case_id = r.case_id
+    left join last_calls as lc
+        on t.client_id = lc.client_id and t.case_id = lc.case_id
+    left join failed_days as fd
+        on t.client_id = fd.client_id and t.case_id = fd.case_id
+)
+
+select * from final
