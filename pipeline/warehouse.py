@@ -6,6 +6,7 @@ One query per file in ``sql/``, parameters as ``$name``; ``query()`` returns a p
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -32,10 +33,28 @@ def sql_text(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
+def memory_limit() -> str:
+    """DuckDB's memory limit: ``CASEFLOW_DUCKDB_MEMORY`` (e.g. ``4GB``), else half the machine.
+
+    DuckDB's own default (80% of the memory) assumes it has the process to itself; the night
+    also holds polars frames and the model's arrays beside it, so DuckDB gets half and spills
+    its larger joins and sorts to ``warehouse.duckdb.tmp`` beyond that, rather than the night
+    growing into the OOM killer."""
+    configured = os.environ.get("CASEFLOW_DUCKDB_MEMORY", "").strip()
+    if re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", configured, flags=re.IGNORECASE):
+        return configured
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(total // 2 // 2**20, 256)}MB"
+
+
 def connect(home: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (and if needed create) the warehouse in ``home``; the schema is applied on write."""
     home.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=read_only)
+    con.execute(f"SET memory_limit = '{memory_limit()}'")
     # No extension downloads at run time: everything caseflow needs is built in.
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
