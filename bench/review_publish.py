@@ -1,0 +1,182 @@
+"""Benchmark of the review and publish stages alone, on the frames of a real night.
+
+    .venv/bin/python bench/review_publish.py --home HOME --date 2026-11-23 [--repeat 2]
+
+HOME is the home folder of a night already run (``bench/night.py --keep`` keeps one). The first
+call scores, decides, allocates and assembles that night again from the warehouse (as
+``pipeline.run`` does) and caches the frames as Parquet beside HOME (``HOME.frames/``); later
+calls read the cache. Then, on a scratch copy of the warehouse, it times what the night's review
+and publish stages do, piece by piece: ``review_night`` (decisions, changes against the night
+before, scorecards), ``build_report_data``, ``stage`` (every output file written and synced) and
+the record of the night (``run._record``: allocations, holds, decisions, changes, scorecards),
+in a transaction rolled back afterwards. The night is reviewed as the day after HOME's night,
+so tonight's changes are computed against a real previous night. Prints one JSON line.
+Figures are wall seconds on a shared machine: the line carries the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import polars as pl  # noqa: E402
+
+from models.score import Scores, score_night  # noqa: E402
+from pipeline import warehouse  # noqa: E402
+from pipeline.allocate import allocate  # noqa: E402
+from pipeline.assemble import NightFrames, assemble  # noqa: E402
+from pipeline.load import begin, rollback  # noqa: E402
+from pipeline.policy import load_policy  # noqa: E402
+from pipeline.publish import NightOutputs, stage  # noqa: E402
+from pipeline.report import build_report_data  # noqa: E402
+from pipeline.review import review_night  # noqa: E402
+from pipeline.run import _record  # noqa: E402
+from pipeline.strategy import decide  # noqa: E402
+
+FRAMES = ("cases", "debtors", "worklists", "holds", "letters", "roster", "scores", "rejects")
+
+
+def _build_cache(home: Path, day: date, cache: Path) -> None:
+    """The night's frames after allocation, as pipeline.run computes them, saved as Parquet."""
+    policy = load_policy(home / "policy.toml")
+    con = warehouse.connect(home)
+    try:
+        params = {"business_date": day}
+        night = warehouse.query(con, "night_cases", params)
+        roster = warehouse.query(con, "roster", {})
+        scores = score_night(con, home, day)
+        cases, debtors = decide(night, scores.frame, roster, policy, day)
+        allocation = allocate(debtors, roster, policy)
+        frames = assemble(cases, debtors, allocation, roster, policy, day)
+        rejects = warehouse.query(con, "night_rejects", params)
+    finally:
+        con.close()
+    cache.mkdir(parents=True, exist_ok=True)
+    found = {
+        "cases": cases,
+        "debtors": debtors,
+        "worklists": frames.worklists,
+        "holds": frames.holds,
+        "letters": frames.letters,
+        "roster": roster,
+        "scores": scores.frame,
+        "rejects": rejects,
+    }
+    for name, frame in found.items():
+        frame.write_parquet(cache / f"{name}.parquet")
+    meta = {"method": scores.method, "version": scores.model_version, "sha": scores.model_sha256}
+    (cache / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def _timed(seconds: dict[str, float], name: str, started: float) -> None:
+    seconds[name] = round(time.perf_counter() - started, 3)
+
+
+def run(home: Path, day: date, repeat: int) -> dict[str, Any]:
+    cache = home.with_name(home.name + ".frames")
+    if not (cache / "meta.json").exists():
+        _build_cache(home, day, cache)
+    f = {name: pl.read_parquet(cache / f"{name}.parquet") for name in FRAMES}
+    # The day after: every case was in the book the night before (a steady night, not a first).
+    f["cases"] = f["cases"].with_columns(pl.col("status").alias("previous_status"))
+    meta = json.loads((cache / "meta.json").read_text(encoding="utf-8"))
+    scores = Scores(f["scores"], meta["method"], meta["version"], meta["sha"])
+    frames = NightFrames(worklists=f["worklists"], holds=f["holds"], letters=f["letters"])
+    policy = load_policy(home / "policy.toml")
+    scratch = home.with_name(home.name + ".scratch")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    shutil.copy2(home / "warehouse.duckdb", scratch / "warehouse.duckdb")
+    tonight = day + timedelta(days=1)  # reviewed against HOME's night, as the day after
+    runs = []
+    con = warehouse.connect(scratch)
+    try:
+        for i in range(repeat):
+            seconds: dict[str, float] = {}
+            begin(con)
+            t = time.perf_counter()
+            review = review_night(
+                con,
+                scratch,
+                f["cases"],
+                f["debtors"],
+                frames,
+                f["roster"],
+                policy,
+                tonight,
+                scores.model_version,
+            )
+            _timed(seconds, "review", t)
+            manifest: dict[str, Any] = {
+                "run_id": f"bench-{i}",
+                "business_date": tonight.isoformat(),
+                "started_at": datetime.now().isoformat(timespec="seconds"),
+                "model": {"method": scores.method, "version": scores.model_version},
+                "counts": {},
+                "warnings": [],
+            }
+            t = time.perf_counter()
+            report = build_report_data(manifest, frames, f["roster"], scores, f["rejects"], review)
+            _timed(seconds, "report_data", t)
+            out = scratch / "out" / tonight.isoformat()
+            shutil.rmtree(out, ignore_errors=True)
+            t = time.perf_counter()
+            outputs = NightOutputs(
+                business_date=tonight,
+                run_id=f"bench-{i}",
+                worklists=frames.worklists,
+                holds=frames.holds,
+                letters=frames.letters,
+                rejects=f["rejects"],
+                roster=f["roster"],
+                manifest=manifest,
+                report=report,
+                changes=review.changes,
+                scorecards=review.scorecards,
+            )
+            stage(out, outputs)
+            _timed(seconds, "stage_files", t)
+            t = time.perf_counter()
+            _record(con, frames, manifest, tonight, review, f["roster"])
+            _timed(seconds, "record", t)
+            seconds["publish"] = round(
+                seconds["report_data"] + seconds["stage_files"] + seconds["record"], 3
+            )
+            rollback(con)
+            shutil.rmtree(out.parent, ignore_errors=True)
+            runs.append(seconds)
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "book": f["cases"].height,
+        "worked": f["worklists"].height,
+        "held": f["holds"].height,
+        "collectors_with_work": f["worklists"].get_column("collector_id").n_unique(),
+        "changes": review.changes.height,
+        "runs": runs,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--date", type=date.fromisoformat, required=True)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    print(json.dumps(run(args.home, args.date, args.repeat)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
