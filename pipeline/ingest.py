@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -232,6 +233,111 @@ def _read_csv(data: bytes, name: str) -> RawTable:
         spans=[s for _, _, s in numbered],
         problems=[_undecodable(s, decoded.bad_lines) for _, _, s in numbered],
     )
+
+
+@dataclass(frozen=True)
+class PlainCsv:
+    """A CSV file of one line per row: its fields split by polars at once."""
+
+    headers: list[str]
+    fields: pl.DataFrame  # f0, f1, ...: the first len(headers) fields of each row kept
+    numbers: pl.Series  # the line of each row (header = line 1)
+    shape: pl.Series  # the row's ``_shape`` problem, or null
+    encoding: str
+
+
+# What Python's str.strip() takes for white space beyond polars' (Unicode White_Space).
+_PY_EXTRA_SPACE = "\x1c-\x1f"
+
+
+def _quoted_field(delimiter: str) -> str:
+    """A field csv.reader reads whole from one line: without quotes, or all in quotes (a quote
+    within doubled); anything else (a quote left open, text after the closing quote) is not."""
+    d = re.escape(delimiter)
+    field = rf'(?:[^"{d}]*|"(?:[^"]|"")*")'
+    return rf"^{field}(?:{d}{field})*$"
+
+
+def _read_plain_csv(data: bytes, name: str) -> PlainCsv | None:
+    """The common file, read without a Python loop per row: every line in one encoding, lines
+    ended by \\n or \\r\\n, each line one row (a quote, if any, closed on its line). Lines without
+    a quote are split by polars; the few with one (``"1,234.50"``) by csv.reader. Rows, row
+    numbers and ``_shape`` are those ``_read_csv`` gives (tests/test_ingest.py compares them);
+    None for any other file, which ``_read_csv`` then reads."""
+    decoded = decode(data, name)
+    text = decoded.text
+    if decoded.bad_lines or "\x00" in text:
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    first_line = text.split("\n", 1)[0]
+    if '"' in first_line or not first_line.strip() or first_line != text.splitlines()[0]:
+        return None
+    delimiter = _delimiter(first_line)
+    headers = first_line.split(delimiter)
+    width = len(headers)
+    lines = pl.Series("line", [text]).str.split("\n").explode().slice(1)
+    del text
+    has_quote = lines.str.contains('"', literal=True)
+    quoted_at = has_quote.arg_true()
+    quoted_lines = lines.gather(quoted_at)
+    if not quoted_lines.str.contains(_quoted_field(delimiter)).all():
+        return None
+    blank = rf"^[\s{_PY_EXTRA_SPACE}{re.escape(delimiter)}]*$"
+    frame = lines.to_frame().select(
+        pl.int_range(2, lines.len() + 2, dtype=pl.Int64).alias("number"),
+        (~pl.col("line").str.contains(blank)).alias("_keep"),
+        (pl.col("line").str.count_matches(delimiter, literal=True) + 1).alias("_count"),
+        pl.col("line")
+        .str.split_exact(delimiter, width - 1)
+        .struct.rename_fields([f"f{i}" for i in range(width)])
+        .struct.unnest(),
+    )
+    shape = pl.Series(SHAPE_COLUMN, [None] * lines.len(), dtype=pl.Utf8)
+    odd = frame.select((pl.col("_count") != width) & ~has_quote).to_series().arg_true()
+    if odd.len() > 0:
+        found = [_shape_problem(line.split(delimiter), width) for line in lines.gather(odd)]
+        shape = shape.scatter(odd, found)
+    if quoted_at.len() > 0:
+        frame, shape = _quoted_rows(frame, shape, quoted_at, quoted_lines, delimiter, width)
+    keep = frame.get_column("_keep")
+    frame = frame.filter(keep)
+    return PlainCsv(
+        headers=headers,
+        fields=frame.drop("number", "_keep", "_count"),
+        numbers=frame.get_column("number"),
+        shape=shape.filter(keep),
+        encoding=decoded.encoding,
+    )
+
+
+def _quoted_rows(
+    frame: pl.DataFrame,
+    shape: pl.Series,
+    at: pl.Series,
+    lines: pl.Series,
+    delimiter: str,
+    width: int,
+) -> tuple[pl.DataFrame, pl.Series]:
+    """The lines with a quote, read by csv.reader and put in place of polars' plain split."""
+    records = [next(csv.reader([line], delimiter=delimiter), []) for line in lines]
+    columns: list[pl.Series] = [
+        frame.get_column(f"f{i}").scatter(at, [r[i] if i < len(r) else None for r in records])
+        for i in range(width)
+    ]
+    keep = frame.get_column("_keep").scatter(at, [any(v.strip() for v in r) for r in records])
+    shape = shape.scatter(at, [_shape_problem(list(r), width) for r in records])
+    return frame.with_columns(*columns, keep), shape
+
+
+def _plain_frame(table: PlainCsv, name: str, mapping: dict[str, str], kind: str) -> pl.DataFrame:
+    positions = {column: table.headers.index(raw) for raw, column in mapping.items()}
+    frame = table.fields.select(
+        pl.col(f"f{pos}").alias(column) for column, pos in positions.items()
+    )
+    return _finish(frame, name, table.numbers, table.shape, kind)
 
 
 def _undecodable(span: tuple[int, int], bad_lines: frozenset[int]) -> str | None:
@@ -474,8 +580,8 @@ def _shape_problem(
 def _finish(
     frame: pl.DataFrame,
     name: str,
-    numbers: list[int] | None,
-    shape: list[str | None] | None,
+    numbers: list[int] | pl.Series | None,
+    shape: list[str | None] | pl.Series | None,
     kind: str,
 ) -> pl.DataFrame:
     """Add the file name, row numbers (1, 2, ... for Parquet) and shape; all contract columns."""
@@ -505,6 +611,10 @@ def read_file(data: bytes, name: str) -> tuple[str, pl.DataFrame, str | None]:
     if suffix == ".xlsx":
         table = _read_xlsx(data, name)
     elif suffix in (".csv", ".txt", ".tsv"):
+        plain = _read_plain_csv(data, name)
+        if plain is not None:
+            kind, mapping = _kind_and_mapping(name, plain.headers)
+            return kind, _plain_frame(plain, name, mapping, kind), plain.encoding
         table = _read_csv(data, name)
     else:
         raise InputFileError(name, "is not a CSV, XLSX or Parquet file (CONTRACT.md)")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 
+import numpy as np
 import pandera.polars as pa
 import polars as pl
 from pandera.api.polars.types import PolarsData
@@ -138,68 +139,99 @@ _PY_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 _PY_SPACE_CLASS = r"[ \t\n\r\x0b\x0c\x1c-\x1f]"
 
 
-def id_number_ok(v: pl.Expr) -> pl.Expr:
+# Each takes a text column and works in steps (a column computed once, then used), since an
+# expression used several times in one eager select is evaluated each time.
+
+
+def id_number_ok(values: pl.Series) -> pl.Series:
     """``_valid_id_number`` for ASCII text. The MOD 11-2 sum of the first 17 digits weighs digit
     i by 2^(17-i); 13 = 2 (mod 11), so it is their value in base 13, mod 11 (as python-stdnum's
     ``ric.calc_check_digit`` computes it); 13^17 < 2^63."""
-    number = v.str.strip_chars(_PY_SPACE).str.to_uppercase()
-    shape = number.str.contains(r"^[0-9]{17}[0-9X]$")
-    birth = number.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-    year_ok = number.str.slice(6, 4).cast(pl.Int32, strict=False) >= 1  # Python has no year 0
-    first = number.str.slice(0, 17).str.to_integer(base=13, strict=False) % 11
-    last_char = number.str.slice(17, 1)
-    last = pl.when(last_char == "X").then(10).otherwise(last_char.cast(pl.Int64, strict=False))
-    return shape & birth.is_not_null() & year_ok & ((2 * first + last) % 11 == 1)
+    n = pl.col("n")
+    last = n.str.slice(17, 1)
+    return (
+        values.to_frame("v")
+        .select(pl.col("v").str.strip_chars(_PY_SPACE).str.to_uppercase().alias("n"))
+        .select(
+            n.str.contains(r"^[0-9]{17}[0-9X]$").alias("shape"),
+            n.str.slice(6, 8).str.to_date("%Y%m%d", strict=False).is_not_null().alias("born"),
+            # Python has no year 0
+            (n.str.slice(6, 4).cast(pl.Int32, strict=False) >= 1).alias("year"),
+            (n.str.slice(0, 17).str.to_integer(base=13, strict=False) % 11).alias("first"),
+            pl.when(last == "X")
+            .then(10)
+            .otherwise(last.cast(pl.Int64, strict=False))
+            .alias("last"),
+        )
+        .select(
+            pl.col("shape")
+            & pl.col("born")
+            & pl.col("year")
+            & ((2 * pl.col("first") + pl.col("last")) % 11 == 1)
+        )
+        .to_series()
+    )
 
 
-def _card_digits(v: pl.Expr) -> pl.Expr:
-    return v.str.replace_all(_PY_SPACE_CLASS, "")
-
-
-def card_digits_ok(v: pl.Expr) -> pl.Expr:
+def card_digits_ok(values: pl.Series) -> pl.Series:
     """``_valid_card_digits`` for ASCII text."""
-    return _card_digits(v).str.contains(r"^[0-9]{12,19}$")
+    digits = pl.col("v").str.replace_all(_PY_SPACE_CLASS, "")
+    return values.to_frame("v").select(digits.str.contains(r"^[0-9]{12,19}$")).to_series()
 
 
-def luhn_ok(v: pl.Expr) -> pl.Expr:
+def luhn_ok(values: pl.Series) -> pl.Series:
     """python-stdnum's ``luhn.is_valid`` for ASCII text of at most 19 characters (longer is
     never a card): digit k from the right counts once if k is even, else doubled with its
-    digits summed (2d - 9 from 5 up). The 19 digits are read as two integers of 9 and 10."""
-    digits = v.str.contains(r"^[0-9]{1,19}$")
-    padded = v.str.zfill(19)
-    high = padded.str.slice(0, 9).cast(pl.Int64, strict=False)
-    low = padded.str.slice(9, 10).cast(pl.Int64, strict=False)
-    total: pl.Expr = pl.lit(0, dtype=pl.Int64)
+    digits summed. The 19 digits (zero-padded) are read as two integers of 9 and 10 digits,
+    whose digits numpy takes apart."""
+    padded = pl.col("v").str.zfill(19)
+    parts = values.to_frame("v").select(
+        pl.col("v").str.contains(r"^[0-9]{1,19}$").alias("digits"),
+        padded.str.slice(0, 9).cast(pl.Int64, strict=False).fill_null(0).alias("high"),
+        padded.str.slice(9, 10).cast(pl.Int64, strict=False).fill_null(0).alias("low"),
+    )
+    high = parts.get_column("high").to_numpy()
+    low = parts.get_column("low").to_numpy()
+    total = np.zeros(len(values), dtype=np.int64)
     for k in range(19):
-        part, power = (low, k) if k < 10 else (high, k - 10)
-        d = (part // 10**power) % 10
-        total = total + (d if k % 2 == 0 else 2 * d - pl.when(d >= 5).then(9).otherwise(0))
-    return digits & (total % 10 == 0)
+        d = (low // 10**k if k < 10 else high // 10 ** (k - 10)) % 10
+        total += d if k % 2 == 0 else (2 * d) // 10 + (2 * d) % 10
+    return parts.get_column("digits") & pl.Series(total % 10 == 0)
 
 
-def phone_ok(v: pl.Expr) -> pl.Expr:
+def phone_ok(values: pl.Series) -> pl.Series:
     """``_valid_phone`` for ASCII text."""
-    digits = v.str.replace_all(r"[ \t\n\r\x0b\x0c\x1c-\x1f\-()]", "")
-    mobile = digits.str.contains(r"^(\+?86)?1[3-9][0-9]{9}$")
-    return mobile | digits.str.contains(r"^0[0-9]{2,3}[0-9]{7,8}$")
+    digits = pl.col("d")
+    return (
+        values.to_frame("v")
+        .select(pl.col("v").str.replace_all(r"[ \t\n\r\x0b\x0c\x1c-\x1f\-()]", "").alias("d"))
+        .select(
+            digits.str.contains(r"^(\+?86)?1[3-9][0-9]{9}$")
+            | digits.str.contains(r"^0[0-9]{2,3}[0-9]{7,8}$")
+        )
+        .to_series()
+    )
 
 
 def _vectorised(
-    fn: Callable[[str], bool], ascii_expr: Callable[[pl.Expr], pl.Expr]
+    fn: Callable[[str], bool], ascii_check: Callable[[pl.Series], pl.Series]
 ) -> Callable[[pl.Expr], pl.Expr]:
-    """``fn`` over a text column: ``ascii_expr`` on ASCII values, ``fn`` once per distinct other
+    """``fn`` over a text column: ``ascii_check`` on ASCII values, ``fn`` once per distinct other
     value; null stays null (a missing value is not a failure)."""
     cached = lru_cache(maxsize=None)(fn)
 
     def run(values: pl.Series) -> pl.Series:
         values = values.cast(pl.Utf8)
-        frame = values.to_frame("v")
-        text = pl.col("v")
-        out = frame.select(pl.when(text.is_not_null()).then(ascii_expr(text))).to_series()
-        other = frame.select(text.str.len_bytes() != text.str.len_chars()).to_series().arg_true()
+        present = values.is_not_null()
+        out = ascii_check(values).to_frame("ok").select(pl.when(present).then(pl.col("ok")))
+        checked = out.to_series()
+        text = values.to_frame("v").select(
+            pl.col("v").str.len_bytes() != pl.col("v").str.len_chars()
+        )
+        other = text.to_series().arg_true()
         if other.len() > 0:
-            out = out.scatter(other, [cached(v) for v in values.gather(other).to_list()])
-        return out
+            checked = checked.scatter(other, [cached(v) for v in values.gather(other).to_list()])
+        return checked
 
     return lambda col: col.map_batches(run, return_dtype=pl.Boolean)
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandera.polars as pa
 import polars as pl
 
@@ -258,13 +259,33 @@ def validate_kind(
         how="vertical",
     )
     failures = _one_reason_per_cell(failures)
-    bad_rows = failures.get_column("_index").unique()
-    good = (
-        typed.with_row_index("_index")
-        .filter(~pl.col("_index").is_in(bad_rows.implode()))
-        .drop("_index", SHAPE_COLUMN)
-    )
+    good = _without(typed, failures.get_column("_index").unique()).drop(SHAPE_COLUMN)
     return good, failures.drop("_index")
+
+
+def _in_two_files(good: pl.DataFrame, keys: list[str]) -> pl.Series:
+    """Positions of the rows whose key may be in another file too: none when the rows come from
+    one file (within a file a key is unique, ``duplicate_key``) or when the files' ranges of the
+    first key (the client) do not overlap; else the rows whose key's hash repeats (cheap to find,
+    and a superset of the rows wanted). The usual night costs a pass over two columns."""
+    none = pl.Series("_index", [], dtype=pl.UInt32)
+    runs = good.select(pl.col("_file").rle_id()).to_series()
+    if runs.max() == 0:
+        return none
+    first = good.get_column(keys[0])
+    if first.null_count() == 0:
+        ranges = (
+            good.select(runs.alias("_run"), first)
+            .group_by("_run")
+            .agg(pl.col(keys[0]).min().alias("low"), pl.col(keys[0]).max().alias("high"))
+            .sort("low")
+        )
+        lows = ranges.get_column("low").to_list()
+        highs = ranges.get_column("high").to_list()
+        if all(high < low for high, low in zip(highs[:-1], lows[1:], strict=True)):
+            return none
+    hashed = good.select(pl.struct(keys).hash()).to_series()
+    return hashed.is_duplicated().arg_true().alias("_index")
 
 
 def superseded(kind: str, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -276,7 +297,10 @@ def superseded(kind: str, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFram
     keys = list(KEYS.get(kind, ()))
     if good.is_empty() or not keys:
         return good, _concat([]).drop("_index")
-    ordered = good.with_row_index("_index").sort("_file", "_row")
+    candidates = _in_two_files(good, keys)
+    if candidates.len() == 0:
+        return good, _concat([]).drop("_index")
+    ordered = good[candidates].with_columns(candidates.cast(pl.Int64)).sort("_file", "_row")
     last = ordered.group_by(keys, maintain_order=True).agg(
         pl.col("_index").last().alias("_keep"),
         pl.col("_file").last().alias("_by_file"),
@@ -294,9 +318,16 @@ def superseded(kind: str, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFram
         pl.lit("superseded").alias("rule"),
         pl.format("by {} row {}", "_by_file", "_by_row").alias("value"),
     )
-    gone = replaced.get_column("_index").implode()
-    kept = good.with_row_index("_index").filter(~pl.col("_index").is_in(gone)).drop("_index")
-    return kept, rejects.cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+    return _without(good, replaced.get_column("_index")), rejects.cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _without(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
+    """``frame`` less the rows at ``positions`` (the frame itself when there are none)."""
+    if positions.len() == 0:
+        return frame
+    keep = np.ones(frame.height, dtype=bool)
+    keep[positions.to_numpy()] = False
+    return frame.filter(pl.Series(keep))
 
 
 def validate(tables: Mapping[str, pl.DataFrame], business_date: date) -> Validated:

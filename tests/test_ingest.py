@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 import xlsxwriter
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from pipeline import ingest as ingest_module
 from pipeline.ingest import ingest
 
 TONIGHT = date(2026, 11, 23)
@@ -328,3 +333,52 @@ def test_the_same_bytes_twice_in_one_night_are_read_once(tmp_path: Path) -> None
     files = _ingest(tmp_path / "in", tmp_path / "home").files
     assert [f.status for f in files] == ["read", "duplicate"]
     assert files[1].message == "the same bytes as payments.csv, read tonight: skipped"
+
+
+PLAIN_CELL = st.text(alphabet=st.sampled_from(list('aZ9 ,;\t|"\x1c\u3000张-.')), max_size=5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(PLAIN_CELL, min_size=0, max_size=7), max_size=8),
+    st.sampled_from([",", ";", "\t", "|"]),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_plain_csv_is_read_as_the_row_by_row_reader_reads_it(
+    rows: list[list[str]], delimiter: str, newline: str, final_newline: bool, quoting: bool
+) -> None:
+    """The fast reader gives the rows, row numbers and shapes of csv.reader, or leaves the file
+    to it; values with a delimiter or a quote, written as csv.writer writes them, stay fast."""
+    header = delimiter.join(HEADER_EN.split(","))
+    if quoting:
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=delimiter, lineterminator=newline).writerows(rows)
+        body = buffer.getvalue().removesuffix(newline)
+        assume("\n" not in body.replace(newline, "") and "\r" not in body.replace(newline, ""))
+    else:
+        body = newline.join(delimiter.join(r) for r in rows)
+    text = newline.join([header, body]) if rows else header
+    data = (text + (newline if final_newline else "")).encode()
+    table = ingest_module._read_csv(data, "payments.csv")
+    kind, mapping = ingest_module._kind_and_mapping("payments.csv", table.headers)
+    slow = ingest_module._table_frame(table, "payments.csv", mapping, kind)
+    plain = ingest_module._read_plain_csv(data, "payments.csv")
+    if quoting:
+        assert plain is not None
+    if plain is not None:
+        fast = ingest_module._plain_frame(plain, "payments.csv", mapping, kind)
+        assert fast.rows() == slow.rows()
+        assert fast.schema == slow.schema
+
+
+def test_a_file_with_quotes_or_a_lone_carriage_return_takes_the_row_by_row_reader() -> None:
+    assert (
+        ingest_module._read_plain_csv(f'{HEADER_EN}\nP1,"C\n1",E,1,2\n'.encode(), "p.csv") is None
+    )
+    assert ingest_module._read_plain_csv(f'{HEADER_EN}\nP1,C"1,E,1,2\n'.encode(), "p.csv") is None
+    assert ingest_module._read_plain_csv(f"{HEADER_EN}\rP1,C1,E,1,2\r".encode(), "p.csv") is None
+    assert (
+        ingest_module._read_plain_csv(f"{HEADER_EN}\nP1,C1,E,1,2\n".encode(), "p.csv") is not None
+    )

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pipeline.headers import COLUMNS
 from pipeline.ingest import ingest
-from pipeline.validate import validate
+from pipeline.validate import KEYS, superseded, validate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
@@ -232,3 +232,53 @@ def test_a_huge_amount_is_rejected_not_left_to_fail_the_load() -> None:
     assert rules(frame) == [(2, "amount_owed", "out_of_range")]
     value = validate({"cases": frame}, TONIGHT).rejects.get_column("value").item()
     assert "62220202001122334" not in value
+
+
+def _superseded_by_sorting(kind: str, good: pl.DataFrame) -> tuple[list[tuple], list[tuple]]:  # type: ignore[type-arg]
+    """The rule as first written (a sort and a join over every row): the reference."""
+    keys = list(KEYS[kind])
+    ordered = good.with_row_index("_index").sort("_file", "_row")
+    last = ordered.group_by(keys, maintain_order=True).agg(
+        pl.col("_index").last().alias("_keep"),
+        pl.col("_file").last().alias("_by_file"),
+        pl.col("_row").last().alias("_by_row"),
+    )
+    marked = ordered.join(last, on=keys, how="left", nulls_equal=True)
+    replaced = marked.filter(pl.col("_index") != pl.col("_keep"))
+    gone = set(replaced.get_column("_index").to_list())
+    kept = [r for i, r in enumerate(good.rows()) if i not in gone]
+    rejects = replaced.select(
+        "_file", "_row", pl.format("by {} row {}", "_by_file", "_by_row")
+    ).rows()
+    return kept, sorted(rejects)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a.csv", "b.csv", "c.parquet"]),
+            st.sampled_from(["EAST", "WEST", "NORTH"]),
+            st.sampled_from(["N1", "N2", "N3", "N4"]),
+        ),
+        max_size=14,
+    )
+)
+def test_superseded_rows_are_those_of_a_full_sort(rows: list[tuple[str, str, str]]) -> None:
+    # one key per file at most, as duplicate_key leaves them; files in any order of rows
+    seen: set[tuple[str, str, str]] = set()
+    unique = [r for r in rows if not (r in seen or seen.add(r))]  # type: ignore[func-returns-value]
+    good = pl.DataFrame(
+        {
+            "client_id": [r[1] for r in unique],
+            "note_id": [r[2] for r in unique],
+            "_file": [r[0] for r in unique],
+            "_row": list(range(2, len(unique) + 2)),
+        },
+        schema={"client_id": pl.Utf8, "note_id": pl.Utf8, "_file": pl.Utf8, "_row": pl.Int64},
+    )
+    kept, rejects = superseded("contacts", good)
+    want_kept, want_rejects = _superseded_by_sorting("contacts", good)
+    assert kept.rows() == want_kept
+    assert sorted(rejects.select("file", "row", "value").rows()) == want_rejects
+    assert set(rejects.get_column("rule")) <= {"superseded"}
