@@ -211,3 +211,36 @@ def test_the_day_after_answers_from_the_warehouse(night: NightSummary, tmp_path:
     text = explain_case(home, "EA0000022", TONIGHT).text()
     assert "id_number broke id_number_invalid" in text
     assert "the night used the case as an earlier file gave it" in text and "score:" in text
+
+
+def test_issue_4_one_debtor_one_decision_on_the_worklists(night: NightSummary) -> None:
+    frames = [_csv(p) for p in sorted((night.out_dir / "worklists").glob("*.csv"))]
+    every = pl.concat(frames, how="diagonal")
+    # no debtor is worked by two collectors, and every row of a debtor shows its total owed
+    per_debtor = every.group_by("debtor_ref").agg(
+        pl.col("collector_id").n_unique().alias("collectors"),
+        pl.col("debtor_total_owed").n_unique().alias("totals"),
+        pl.struct("client_id", "customer_id").n_unique().alias("keys"),
+    )
+    assert per_debtor.filter(pl.col("collectors") > 1).is_empty()
+    assert per_debtor.filter(pl.col("totals") > 1).is_empty()
+    assert per_debtor.select(pl.col("keys").max()).item() == 1  # one reference, one debtor
+    for frame in frames:  # a debtor's rows are adjacent on its worklist
+        refs = frame.sort(pl.col("rank").cast(pl.Int64)).get_column("debtor_ref").to_list()
+        runs = [r for i, r in enumerate(refs) if i == 0 or refs[i - 1] != r]
+        assert len(runs) == len(set(runs))
+    assert every.get_column("cycle_week").cast(pl.Int32).is_between(1, 5).all()
+    phone = every.filter(pl.col("channel") == "phone")
+    assert phone.get_column("attempts_allowed").null_count() == 0
+    assert phone.get_column("connected_calls_allowed").null_count() == 0
+    # trace (third-party contact) only for debtors unreachable lately: not half the book
+    assert every.filter(pl.col("action").str.starts_with("trace")).height < every.height / 10
+
+
+def test_issue_4_the_night_reports_its_evidence(night: NightSummary) -> None:
+    strategy = night.manifest["strategy"]
+    assert {e["channel"] for e in strategy["channel_effects"]} == {"phone", "visit", "letter"}
+    assert all(e["contacts"] > 0 for e in strategy["channel_effects"])
+    assert {g["group"] for g in strategy["groups"]} == {"champion", "challenger"}
+    report = (night.out_dir / "report.html").read_text(encoding="utf-8")
+    assert 'id="strategy"' in report and 'id="cycle"' in report
