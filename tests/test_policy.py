@@ -127,3 +127,68 @@ def test_policy_check_exits_0_when_valid_and_2_naming_the_key(tmp_path: Path) ->
     assert "legal_review_min_balance" in result.output
     result = CliRunner().invoke(app, ["policy", "check", str(tmp_path / "missing.toml")])
     assert result.exit_code == 2
+
+
+# --- issue 4: rhythm, evidence, champion/challenger ------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_strategy_experiment_settings_have_defaults() -> None:
+    policy = Policy()
+    assert set(policy.rhythm_days.values()) == {1}  # every night, as before
+    assert (policy.challenger_share, policy.challenger_seed) == (0.1, 2026)
+    assert (policy.use_estimated_effects, policy.use_estimated_rhythm) == (False, False)
+    assert policy.challenger.visit < policy.visit.effect
+    assert policy.challenger.letter > policy.letter.effect
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.toml")), ids=lambda p: p.name)
+def test_the_example_policies_load_and_show_back(path: Path, tmp_path: Path) -> None:
+    from pipeline.policy import policy_toml
+
+    policy = load_policy(path)
+    assert policy != Policy()
+    shown = tmp_path / "shown.toml"
+    shown.write_text(policy_toml(policy), encoding="utf-8")
+    assert load_policy(shown) == policy
+
+
+def test_rhythm_and_challenger_tables_override_what_they_name(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        '[rhythm_days]\nM3 = 2\n"M7+" = 4\n[challenger]\nletter = 0.9\n', encoding="utf-8"
+    )
+    policy = load_policy(path)
+    assert (policy.rhythm_days["M3"], policy.rhythm_days["M7+"], policy.rhythm_days["M1"]) == (
+        2,
+        4,
+        1,
+    )
+    assert (policy.challenger.letter, policy.challenger.visit) == (0.9, Policy().challenger.visit)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("challenger_share = 1.5\n", "challenger_share"),
+        ("challenger_seed = 'abc'\n", "challenger_seed"),
+        ("challenger = 3\n", "challenger"),
+        ("[challenger]\nvisit = 'x'\n", "challenger.visit"),
+        ("[challenger]\nvist = 1\n", "challenger.vist"),
+        ("[challenger]\nrhythm_days = 0\n", "challenger.rhythm_days"),
+        ("[rhythm_days]\nM9 = 2\n", "rhythm_days.M9"),
+        ("[rhythm_days]\nM2 = 0\n", "rhythm_days.M2"),
+        ("rhythm_days = 3\n", "rhythm_days"),
+        ("use_estimated_effects = 'yes'\n", "use_estimated_effects"),
+        ("use_estimated_rhythm = 1\n", "use_estimated_rhythm"),
+        ("evidence_days = 0\n", "evidence_days"),
+        ("evidence_horizon_days = 2.5\n", "evidence_horizon_days"),
+    ],
+)
+def test_a_bad_strategy_setting_is_named(tmp_path: Path, text: str, named: str) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=named) as caught:
+        load_policy(path)
+    assert str(path) in str(caught.value)
