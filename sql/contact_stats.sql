@@ -46,7 +46,12 @@ tonight as (
         arg_max(collector_id, contacted_at) filter (
             where collector_id is not null
         ) as noted_collector_id,
-        max(business_date) as known_through
+        max(business_date) as known_through,
+        -- tonight's phone calls, unordered: a list sorted afterwards costs a third of an
+        -- aggregate ordered by time
+        list(struct_pack(called_at := contacted_at, outcome := outcome)) filter (
+            where channel = 'phone'
+        ) as phone_calls
     from night_notes
     group by client_id, case_id
 ),
@@ -58,36 +63,46 @@ kept as (
         on s.client_id = t.client_id and s.case_id = t.case_id
 ),
 
-reach as (
+merged as (
     select
         t.client_id,
         t.case_id,
-        greatest(k.last_right_party_at, t.last_right_party_at) as last_right_party_at
+        coalesce(k.attempts, 0) + t.attempts as attempts,
+        coalesce(k.right_party_contacts, 0) + t.right_party_contacts as right_party_contacts,
+        coalesce(k.wrong_numbers, 0) + t.wrong_numbers as wrong_numbers,
+        coalesce(k.refusals, 0) + t.refusals as refusals,
+        greatest(k.last_contact_at, t.last_contact_at) as last_contact_at,
+        case
+            when k.last_contact_at is null or t.last_contact_at >= k.last_contact_at
+                then t.last_outcome
+            else k.last_outcome
+        end as last_outcome,
+        greatest(k.last_promise_date, t.last_promise_date) as last_promise_date,
+        greatest(k.last_right_party_at, t.last_right_party_at) as last_right_party_at,
+        -- the last three phone calls: those kept so far and tonight's, latest first
+        case
+            when k.last_phone_calls is not null or t.phone_calls is not null
+                then list_reverse_sort(list_concat(k.last_phone_calls, t.phone_calls))[1:3]
+        end as last_phone_calls,
+        greatest(k.last_letter_at, t.last_letter_at) as last_letter_at,
+        case
+            when t.last_letter_at is not null
+                and (k.last_letter_at is null or t.last_letter_at >= k.last_letter_at)
+                then t.last_letter_outcome
+            else k.last_letter_outcome
+        end as last_letter_outcome,
+        greatest(k.last_conversation_on, t.last_conversation_on) as last_conversation_on,
+        greatest(k.last_complaint_on, t.last_complaint_on) as last_complaint_on,
+        greatest(k.noted_at, t.noted_at) as noted_at,
+        case
+            when t.noted_at is not null and (k.noted_at is null or t.noted_at >= k.noted_at)
+                then t.noted_collector_id
+            else k.noted_collector_id
+        end as noted_collector_id,
+        greatest(k.known_through, t.known_through) as known_through
     from tonight as t
     left join kept as k
         on t.client_id = k.client_id and t.case_id = k.case_id
-),
-
-phone_calls as (
-    -- the last three phone calls kept so far, and tonight's
-    select client_id, case_id, call.called_at as called_at, call.outcome as outcome
-    from (select client_id, case_id, unnest(last_phone_calls) as call from kept) as k
-    union all
-    select client_id, case_id, contacted_at as called_at, outcome
-    from night_notes
-    where channel = 'phone'
-),
-
-last_calls as (
-    select
-        client_id,
-        case_id,
-        list(struct_pack(called_at := called_at, outcome := outcome) order by called_at desc)[
-            1:3
-        ] as last_phone_calls,
-        list(outcome order by called_at desc)[1:3] as last_phone_outcomes
-    from phone_calls
-    group by client_id, case_id
 ),
 
 failed_calls as (
@@ -111,7 +126,7 @@ failed_days as (
         from failed_calls
         group by client_id, case_id, day
     ) as f
-    inner join reach as r
+    inner join merged as r
         on f.client_id = r.client_id and f.case_id = r.case_id
     where r.last_right_party_at is null or f.called_at > r.last_right_party_at
     group by f.client_id, f.case_id
@@ -119,48 +134,29 @@ failed_days as (
 
 final as (
     select
-        t.client_id,
-        t.case_id,
-        coalesce(k.attempts, 0) + t.attempts as attempts,
-        coalesce(k.right_party_contacts, 0) + t.right_party_contacts as right_party_contacts,
-        coalesce(k.wrong_numbers, 0) + t.wrong_numbers as wrong_numbers,
-        coalesce(k.refusals, 0) + t.refusals as refusals,
-        greatest(k.last_contact_at, t.last_contact_at) as last_contact_at,
-        case
-            when k.last_contact_at is null or t.last_contact_at >= k.last_contact_at
-                then t.last_outcome
-            else k.last_outcome
-        end as last_outcome,
-        greatest(k.last_promise_date, t.last_promise_date) as last_promise_date,
-        r.last_right_party_at,
-        lc.last_phone_calls,
-        lc.last_phone_outcomes,
-        greatest(k.last_letter_at, t.last_letter_at) as last_letter_at,
-        case
-            when t.last_letter_at is not null
-                and (k.last_letter_at is null or t.last_letter_at >= k.last_letter_at)
-                then t.last_letter_outcome
-            else k.last_letter_outcome
-        end as last_letter_outcome,
-        greatest(k.last_conversation_on, t.last_conversation_on) as last_conversation_on,
-        greatest(k.last_complaint_on, t.last_complaint_on) as last_complaint_on,
-        greatest(k.noted_at, t.noted_at) as noted_at,
-        case
-            when t.noted_at is not null and (k.noted_at is null or t.noted_at >= k.noted_at)
-                then t.noted_collector_id
-            else k.noted_collector_id
-        end as noted_collector_id,
+        m.client_id,
+        m.case_id,
+        m.attempts,
+        m.right_party_contacts,
+        m.wrong_numbers,
+        m.refusals,
+        m.last_contact_at,
+        m.last_outcome,
+        m.last_promise_date,
+        m.last_right_party_at,
+        m.last_phone_calls,
+        list_transform(m.last_phone_calls, lambda call: call.outcome) as last_phone_outcomes,
+        m.last_letter_at,
+        m.last_letter_outcome,
+        m.last_conversation_on,
+        m.last_complaint_on,
+        m.noted_at,
+        m.noted_collector_id,
         fd.failed_days,
-        greatest(k.known_through, t.known_through) as known_through
-    from tonight as t
-    left join kept as k
-        on t.client_id = k.client_id and t.case_id = k.case_id
-    left join reach as r
-        on t.client_id = r.client_id and t.case_id = r.case_id
-    left join last_calls as lc
-        on t.client_id = lc.client_id and t.case_id = lc.case_id
+        m.known_through
+    from merged as m
     left join failed_days as fd
-        on t.client_id = fd.client_id and t.case_id = fd.case_id
+        on m.client_id = fd.client_id and m.case_id = fd.case_id
 )
 
 select * from final
