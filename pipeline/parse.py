@@ -152,9 +152,11 @@ def _strict_integer(v: pl.Expr) -> pl.Expr:
     return pl.when(v.str.contains(r"^-?[0-9]{1,9}$")).then(v).cast(pl.Int64, strict=False)
 
 
-def _strict_date(v: pl.Expr) -> pl.Expr:
-    parsed = pl.when(v.str.contains(_ISO_DATE)).then(v).str.to_date("%Y-%m-%d", strict=False)
-    return _plausible(parsed)
+def _date_form(pattern: str, form: str) -> Callable[[pl.Expr], pl.Expr]:
+    def strict(v: pl.Expr) -> pl.Expr:
+        return _plausible(pl.when(v.str.contains(pattern)).then(v).str.to_date(form, strict=False))
+
+    return strict
 
 
 def _strict_timestamp(v: pl.Expr) -> pl.Expr:
@@ -168,12 +170,17 @@ def _strict_boolean(v: pl.Expr) -> pl.Expr:
 
 # Each strict form reads a subset of what the lenient parser reads, to the same value: a value
 # it leaves null goes to the lenient parser, so the strict form changes speed, never results.
-_STRICT: dict[str, Callable[[pl.Expr], pl.Expr]] = {
-    "money": _strict_money,
-    "integer": _strict_integer,
-    "date": _strict_date,
-    "timestamp": _strict_timestamp,
-    "boolean": _strict_boolean,
+# Dates come in three common forms: each tries the values the ones before it left.
+_STRICT: dict[str, list[Callable[[pl.Expr], pl.Expr]]] = {
+    "money": [_strict_money],
+    "integer": [_strict_integer],
+    "date": [
+        _date_form(_ISO_DATE, "%Y-%m-%d"),
+        _date_form(r"^[0-9]{4}/[0-9]{2}/[0-9]{2}$", "%Y/%m/%d"),
+        _date_form(r"^[0-9]{8}$", "%Y%m%d"),
+    ],
+    "timestamp": [_strict_timestamp],
+    "boolean": [_strict_boolean],
 }
 
 
@@ -197,8 +204,15 @@ def parse_text(values: pl.Series, value_type: str, xlsx: pl.Series) -> pl.Series
     """
     dtype = DTYPES[value_type]
     frame = pl.DataFrame({"v": values.cast(pl.Utf8)})
-    parsed = frame.select(_STRICT[value_type](pl.col("v")).cast(dtype)).to_series()
+    first, *others = _STRICT[value_type]
+    parsed = frame.select(first(pl.col("v")).cast(dtype)).to_series()
     left = (parsed.is_null() & frame.get_column("v").is_not_null()).arg_true()
+    for strict in others:
+        if left.len() == 0:
+            break
+        found = frame[left].select(strict(pl.col("v")).cast(dtype)).to_series()
+        parsed = parsed.scatter(left, found)
+        left = left.filter(found.is_null())
     if left.len() == 0:
         return parsed.alias(values.name)
     rest = frame[left].with_columns(xlsx.gather(left).alias("_xlsx"))

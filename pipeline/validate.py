@@ -29,7 +29,7 @@ from pipeline import parse
 from pipeline.headers import VALUE_TYPES
 from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN, UNDECODABLE
 from pipeline.masking import mask_value
-from pipeline.schemas import SCHEMAS, VALUE_ALIASES
+from pipeline.schemas import SCHEMAS, VALUE_ALIASES, repeated
 
 REJECT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "file": pl.Utf8,
@@ -98,13 +98,34 @@ def _clean_text(values: pl.Series) -> pl.Series:
     written by machines."""
     if values.dtype != pl.Utf8:
         values = values.cast(pl.Utf8)
+    if values.name in _FEW_VALUES:
+        return _by_distinct(values, parse.clean)
     frame = values.to_frame("v")
-    untidy = frame.select(
-        (pl.col("v").str.contains(r"^\s|\s$") | (pl.col("v").str.len_bytes() == 0)).any()
-    ).item()
-    if not untidy:
+    size = pl.col("v").str.len_bytes()
+    untidy = (pl.col("v").str.strip_chars().str.len_bytes() != size) | (size == 0)
+    if not frame.select(untidy.any()).item():
         return values
     return frame.select(parse.clean("v")).to_series().alias(values.name)
+
+
+# Columns of few distinct values (clients, places, teams, collectors, the contract's words):
+# each distinct value is cleaned once, and the column is kept as it is when none changes.
+_FEW_VALUES = frozenset(
+    {"client_id", "batch_id", "province", "city", "district", "collector_id", "team"} | ENUMERATIONS
+)
+
+
+def _by_distinct(values: pl.Series, expr: Callable[[str], pl.Expr]) -> pl.Series:
+    """``expr`` (on a column name) over ``values``, computed per distinct value."""
+    mapped = (
+        values.unique()
+        .to_frame()
+        .select(pl.col(values.name).alias("old"), expr(values.name).alias("new"))
+    )
+    changed = mapped.filter(pl.col("old").ne_missing(pl.col("new")))
+    if changed.is_empty():
+        return values
+    return values.replace(changed.get_column("old"), changed.get_column("new"))
 
 
 def _parse_column(
@@ -144,7 +165,7 @@ def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
                 failures.append(_failure_rows(raw, bad, kind, column, parse.RULES[types[column]]))
             typed_columns.append(parsed)
         elif column in ENUMERATIONS:
-            typed_columns.append(_word(column).alias(column))
+            typed_columns.append(_by_distinct(values.cast(pl.Utf8), _word))
         elif kind == "collectors" and column == "city":
             typed_columns.append(_cities(column))
         else:
@@ -284,8 +305,7 @@ def _in_two_files(good: pl.DataFrame, keys: list[str]) -> pl.Series:
         highs = ranges.get_column("high").to_list()
         if all(high < low for high, low in zip(highs[:-1], lows[1:], strict=True)):
             return none
-    hashed = good.select(pl.struct(keys).hash()).to_series()
-    return hashed.is_duplicated().arg_true().alias("_index")
+    return repeated(good.select(keys).hash_rows())
 
 
 def superseded(kind: str, good: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

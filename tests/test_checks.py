@@ -140,15 +140,21 @@ def test_known_values() -> None:
     ]
 
 
-def test_duplicated_is_polars_is_duplicated() -> None:
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a.csv", "b.csv"]),
+            st.one_of(st.none(), st.sampled_from(["E", "W"])),
+            st.one_of(st.none(), st.sampled_from(["1", "2", "3"])),
+        ),
+        max_size=20,
+    )
+)
+def test_duplicated_is_polars_is_duplicated(rows: list[tuple[str, str | None, str | None]]) -> None:
     keys = (
-        pl.DataFrame(
-            {
-                "f": ["a", "a", "a", "b", "b", None, None],
-                "k": ["1", "2", "1", "1", None, None, None],
-            }
-        )
-        .select(pl.struct("f", "k"))
+        pl.DataFrame(rows, schema={"_file": pl.Utf8, "c": pl.Utf8, "k": pl.Utf8}, orient="row")
+        .select(pl.struct("_file", "c", "k"))
         .to_series()
     )
     assert schemas.duplicated(keys).to_list() == keys.is_duplicated().to_list()
