@@ -292,6 +292,7 @@ CREATE TABLE IF NOT EXISTS case_contact_stats (
     right_party_contacts BIGINT NOT NULL,
     wrong_numbers BIGINT NOT NULL,
     refusals BIGINT NOT NULL,
+    complaints BIGINT NOT NULL,
     last_contact_at TIMESTAMP,
     last_outcome VARCHAR,
     last_promise_date DATE,
@@ -305,5 +306,6 @@ CREATE TABLE IF NOT EXISTS case_contact_stats (
     noted_at TIMESTAMP,
     noted_collector_id VARCHAR,
     failed_days STRUCT(day DATE, called_at TIMESTAMP)[],  -- failed calls since the last reach
+    promises STRUCT(note_id VARCHAR, promised_on DATE, due_on DATE)[],  -- every promise to pay
     known_through DATE  -- the latest night whose notes are folded in
 );
