@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 
 from pipeline import warehouse
+from pipeline.load import contact_stats_current
 
 # CONTRACT.md's products (the model learns its own list from the training rows)
 PRODUCTS = ("credit_card", "consumer_loan", "cash_loan", "auto_loan", "mortgage", "other")
@@ -85,6 +86,17 @@ def feature_frame(con: duckdb.DuckDBPyConnection, date_from: date, date_to: date
     """Point-in-time features of every case snapshot of the nights date_from..date_to."""
     frame = warehouse.query(con, "features", {"date_from": date_from, "date_to": date_to})
     return frame.sort(list(KEYS))  # a fixed row order: the same warehouse gives the same model
+
+
+def night_features(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
+    """``feature_frame`` of one night, as scoring needs it: from the contact stats the load
+    keeps (``sql/features_night.sql``, no rescan of every note) when they are current for the
+    night, else from the whole history. The same rows either way (tests/test_contact_stats.py).
+    """
+    if not contact_stats_current(con, business_date):
+        return feature_frame(con, business_date, business_date)
+    frame = warehouse.query(con, "features_night", {"business_date": business_date})
+    return frame.sort(list(KEYS))
 
 
 def label_frame(

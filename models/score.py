@@ -24,7 +24,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from models import drift as drift_module
-from models.features import feature_frame, prepare
+from models.features import night_features, prepare
 from models.trees import probability_function
 from pipeline.errors import ModelError
 
@@ -74,7 +74,7 @@ class Scores:
 
 def score_night(con: duckdb.DuckDBPyConnection, home: Path, business_date: date) -> Scores:
     """Score every case in the night's snapshot (all statuses; the strategy picks the active)."""
-    features = feature_frame(con, business_date, business_date)
+    features = night_features(con, business_date)  # from the contact stats when current
     champion = None
     if (home / "models").is_dir():  # else no model was ever trained: skip importing the registry
         from models.registry import Registry

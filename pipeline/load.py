@@ -229,20 +229,29 @@ def build_contact_stats(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("drop view night_contacts")
 
 
-def night_book(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
-    """The night's book (``sql/night_cases.sql``'s rows): from the contact stats and the last
-    30 days of notes (``sql/night_book.sql``) when no note loaded is later than the night, as
-    on every night run in date order; else (a past night run again after later ones) from the
-    whole history, which can leave the later notes out."""
-    params = {"business_date": business_date}
+def contact_stats_current(con: duckdb.DuckDBPyConnection, business_date: date) -> bool:
+    """Whether the contact stats describe the notes exactly as night ``business_date`` knew
+    them: built, and no note in them written after that night or loaded on a later one. True
+    on every night run in date order; False for a past night run again after later ones."""
+    if _stats_missing(con):
+        return False
     later = _count(
         con,
         "select count(*) from case_contact_stats "
-        "where last_contact_at >= cast($business_date as date) + interval 1 day",
-        params,
+        "where last_contact_at >= cast($business_date as date) + interval 1 day "
+        "or known_through > $business_date",
+        {"business_date": business_date},
     )
-    name = "night_cases" if later or _stats_missing(con) else "night_book"
-    return query(con, name, params)
+    return later == 0
+
+
+def night_book(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
+    """The night's book (``sql/night_cases.sql``'s rows): from the contact stats and the last
+    30 days of notes (``sql/night_book.sql``) when they are current for the night, else (a past
+    night run again after later ones) from the whole history."""
+    current = contact_stats_current(con, business_date)
+    name = "night_book" if current else "night_cases"
+    return query(con, name, {"business_date": business_date})
 
 
 def _replace_roster(

@@ -10,6 +10,7 @@ night_notes as (
     select
         client_id,
         case_id,
+        note_id,
         collector_id,
         channel,
         contacted_at,
@@ -31,6 +32,7 @@ tonight as (
         count(*) filter (where reached) as right_party_contacts,
         count(*) filter (where outcome = 'wrong_number') as wrong_numbers,
         count(*) filter (where outcome = 'refused') as refusals,
+        count(*) filter (where complaint) as complaints,
         max(contacted_at) as last_contact_at,
         arg_max(outcome, contacted_at) as last_outcome,
         max(promise_date) filter (where outcome = 'promise_to_pay') as last_promise_date,
@@ -51,7 +53,18 @@ tonight as (
         -- aggregate ordered by time
         list(struct_pack(called_at := contacted_at, outcome := outcome)) filter (
             where channel = 'phone'
-        ) as phone_calls
+        ) as phone_calls,
+        -- a promise is due on its promise_date (a week after it was made when the note has
+        -- none), as sql/features.sql reads it
+        list(
+            struct_pack(
+                note_id := note_id,
+                promised_on := cast(contacted_at as date),
+                due_on := cast(
+                    coalesce(promise_date, cast(contacted_at as date) + interval 7 day) as date
+                )
+            )
+        ) filter (where outcome = 'promise_to_pay') as promises
     from night_notes
     group by client_id, case_id
 ),
@@ -71,6 +84,7 @@ merged as (
         coalesce(k.right_party_contacts, 0) + t.right_party_contacts as right_party_contacts,
         coalesce(k.wrong_numbers, 0) + t.wrong_numbers as wrong_numbers,
         coalesce(k.refusals, 0) + t.refusals as refusals,
+        coalesce(k.complaints, 0) + t.complaints as complaints,
         greatest(k.last_contact_at, t.last_contact_at) as last_contact_at,
         case
             when k.last_contact_at is null or t.last_contact_at >= k.last_contact_at
@@ -99,7 +113,11 @@ merged as (
                 then t.noted_collector_id
             else k.noted_collector_id
         end as noted_collector_id,
-        greatest(k.known_through, t.known_through) as known_through
+        greatest(k.known_through, t.known_through) as known_through,
+        case
+            when k.promises is not null or t.promises is not null
+                then list_sort(list_concat(k.promises, t.promises))
+        end as promises
     from tonight as t
     left join kept as k
         on t.client_id = k.client_id and t.case_id = k.case_id
@@ -140,6 +158,7 @@ final as (
         m.right_party_contacts,
         m.wrong_numbers,
         m.refusals,
+        m.complaints,
         m.last_contact_at,
         m.last_outcome,
         m.last_promise_date,
@@ -153,6 +172,7 @@ final as (
         m.noted_at,
         m.noted_collector_id,
         fd.failed_days,
+        m.promises,
         m.known_through
     from merged as m
     left join failed_days as fd

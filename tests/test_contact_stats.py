@@ -12,8 +12,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from models.features import feature_frame, night_features
+from models.score import model_scores
+from models.train import train
 from pipeline import warehouse
-from pipeline.load import build_contact_stats, load, night_book
+from pipeline.load import build_contact_stats, contact_stats_current, load, night_book
 from tests.warehouse_fixture import NO_REJECTS, File, history_dates, load_history
 
 NIGHTS = history_dates()
@@ -51,6 +54,33 @@ def test_the_book_from_the_stats_equals_the_book_from_the_whole_history(
     assert_frame_equal(night_book(con, LAST_NIGHT), full)
 
 
+def test_tonights_features_from_the_stats_equal_the_point_in_time_recomputation(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    full = feature_frame(con, LAST_NIGHT, LAST_NIGHT)
+    assert contact_stats_current(con, LAST_NIGHT)
+    incremental = warehouse.query(con, "features_night", {"business_date": LAST_NIGHT})
+    # the comparison means something: every history feature varies across the night's cases
+    for column in ("attempts", "attempts_30d", "complaints", "promises_kept", "promises_broken"):
+        assert full.get_column(column).n_unique() > 1, column
+    assert_frame_equal(incremental.sort("client_id", "case_id"), full)
+    assert_frame_equal(night_features(con, LAST_NIGHT), full)
+
+
+def test_the_scores_from_the_stats_equal_those_from_the_whole_history(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    from models.registry import Registry
+
+    home = tmp_path / "home"
+    result = train(con, home)
+    loaded = Registry(home).load(result.version)
+    full, full_drift = model_scores(feature_frame(con, LAST_NIGHT, LAST_NIGHT), loaded)
+    incremental, drift = model_scores(night_features(con, LAST_NIGHT), loaded)
+    assert_frame_equal(incremental, full)
+    assert drift == full_drift
+
+
 def test_stats_rebuilt_at_once_equal_the_stats_folded_night_by_night(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
@@ -70,8 +100,10 @@ def test_a_past_night_run_again_reads_the_whole_history(con: duckdb.DuckDBPyConn
     """Notes loaded after a past night are later than it: the stats would count them, so the
     book of that night comes from the whole history (as it did that night)."""
     past = NIGHTS[5]
+    assert not contact_stats_current(con, past)
     assert not _from_stats(con, past).equals(_full(con, past))  # the stats know the future
     assert_frame_equal(night_book(con, past), _full(con, past))
+    assert_frame_equal(night_features(con, past), feature_frame(con, past, past))
 
 
 def _note(note_id: str, at: datetime, channel: str, outcome: str) -> dict[str, object]:
