@@ -65,12 +65,16 @@ class ReceivedFile:
     encoding: str | None = None
 
 
+class RawTables(dict[str, pl.DataFrame]):
+    """kind -> every row of that kind's files, canonical column names, plus _file, _row (the row
+    number a person sees: the header is row 1 in CSV and XLSX) and _shape. ``validate`` takes
+    them over: it removes each kind as it validates it, so its memory is let go."""
+
+
 @dataclass(frozen=True)
 class IngestResult:
     files: list[ReceivedFile]
-    # kind -> every row of that kind's files as text, canonical column names, plus _file, _row
-    # (the row number a person sees: the header is row 1 in CSV and XLSX) and _shape.
-    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    tables: RawTables = field(default_factory=RawTables)
 
 
 @dataclass(frozen=True)
@@ -672,7 +676,7 @@ def ingest(
         files.append(
             ReceivedFile(path.name, digest, kind, "read", frame.height, stored, None, encoding)
         )
-    tables = {kind: _concat_files(frames) for kind, frames in parts.items()}
+    tables = RawTables((kind, _concat_files(frames)) for kind, frames in parts.items())
     return IngestResult(files=files, tables=tables)
 
 

@@ -27,7 +27,7 @@ import polars as pl
 
 from pipeline import parse
 from pipeline.headers import VALUE_TYPES
-from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN, UNDECODABLE
+from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN, UNDECODABLE, RawTables
 from pipeline.masking import mask_value
 from pipeline.schemas import SCHEMAS, VALUE_ALIASES, repeated
 
@@ -273,15 +273,23 @@ def _one_reason_per_cell(failures: pl.DataFrame) -> pl.DataFrame:
 def validate_kind(
     kind: str, raw: pl.DataFrame, business_date: date
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The good rows of one kind (typed) and the rejects of its bad rows."""
+    """The good rows of one kind (typed) and the rejects of its bad rows.
+
+    ``raw`` is not needed once the failures are found: a caller that hands it over without
+    keeping it (``validate`` does, for ``RawTables``) lets its text columns go before the good
+    rows are copied out, so a night never holds its raw, parsed and good frames at once.
+    """
     typed, unreadable = parse_kind(kind, raw)
     failures = pl.concat(
         [unreadable, _schema_failures(kind, typed, raw, business_date), _shape_failures(kind, raw)],
         how="vertical",
     )
+    del raw
     failures = _one_reason_per_cell(failures)
-    good = _without(typed, failures.get_column("_index").unique()).drop(SHAPE_COLUMN)
-    return good, failures.drop("_index")
+    typed = typed.drop(SHAPE_COLUMN)
+    return _emptied_into_good(typed, failures.get_column("_index").unique()), failures.drop(
+        "_index"
+    )
 
 
 def _in_two_files(good: pl.DataFrame, keys: list[str]) -> pl.Series:
@@ -345,17 +353,41 @@ def _without(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
     """``frame`` less the rows at ``positions`` (the frame itself when there are none)."""
     if positions.len() == 0:
         return frame
-    keep = np.ones(frame.height, dtype=bool)
+    return frame.filter(_keep_mask(frame.height, positions))
+
+
+def _keep_mask(height: int, positions: pl.Series) -> pl.Series:
+    keep = np.ones(height, dtype=bool)
     keep[positions.to_numpy()] = False
-    return frame.filter(pl.Series(keep))
+    return pl.Series(keep)
+
+
+def _emptied_into_good(frame: pl.DataFrame, positions: pl.Series) -> pl.DataFrame:
+    """``frame`` less the rows at ``positions``, moved column by column: each column is taken
+    out of ``frame`` (which ends empty) and let go once copied, so the peak is the frame and
+    one column, not two frames (notes of a 10M-case night are gigabytes)."""
+    if positions.len() == 0:
+        return frame
+    mask = _keep_mask(frame.height, positions)
+    return pl.DataFrame([frame.drop_in_place(name).filter(mask) for name in list(frame.columns)])
+
+
+def _take(tables: Mapping[str, pl.DataFrame], kind: str) -> pl.DataFrame:
+    return tables.pop(kind) if isinstance(tables, RawTables) else tables[kind]
 
 
 def validate(tables: Mapping[str, pl.DataFrame], business_date: date) -> Validated:
-    """Validate every kind of the night; see the module docstring."""
+    """Validate every kind of the night; see the module docstring.
+
+    ``tables`` as ingest returns them (``RawTables``) are taken over: each kind is removed from
+    them as it is validated, so that its raw frame is let go (a 10M-case night cannot hold the
+    raw and the validated frames at once). Any other mapping is left as it is.
+    """
     frames: dict[str, pl.DataFrame] = {}
     rejects: list[pl.DataFrame] = []
     for kind in sorted(tables):
-        good, bad = validate_kind(kind, tables[kind], business_date)
+        # ingest's tables are handed over: each kind's raw frame let go as it is validated
+        good, bad = validate_kind(kind, _take(tables, kind), business_date)
         good, replaced = superseded(kind, good)
         frames[kind] = good
         rejects.extend([bad, replaced])

@@ -63,14 +63,24 @@ def rules(frame: pl.DataFrame) -> list[tuple[int, str, str]]:
 
 def test_the_samples_night_rejects_exactly_the_known_bad_rows() -> None:
     received = ingest(SAMPLES / "incoming" / TONIGHT.isoformat(), Path("/nonexistent"), TONIGHT, [])
+    heights = {kind: table.height for kind, table in received.tables.items()}
     checked = validate(received.tables, TONIGHT)
+    assert not received.tables  # taken over: each raw frame let go as validated
     got = checked.rejects.select("file", "row", "column", "rule").sort(pl.all()).rows()
     expected = pl.read_csv(SAMPLES / "expected_rejects.csv", schema_overrides={"row": pl.Int64})
     assert got == expected.sort(pl.all()).rows()
     # every other row went on: rows read = rows kept + rows rejected
-    for kind, table in received.tables.items():
+    for kind, height in heights.items():
         bad = checked.rejects.filter(pl.col("kind") == kind).select("file", "row").n_unique()
-        assert checked.frames[kind].height + bad == table.height, kind
+        assert checked.frames[kind].height + bad == height, kind
+    # a mapping of frames that is not ingest's own is left as it is, and validated the same
+    again = ingest(SAMPLES / "incoming" / TONIGHT.isoformat(), Path("/nonexistent"), TONIGHT, [])
+    plain = dict(again.tables)
+    same = validate(plain, TONIGHT)
+    assert set(plain) == set(heights)
+    assert same.rejects.equals(checked.rejects)
+    for kind, frame in checked.frames.items():
+        assert same.frames[kind].equals(frame), kind
 
 
 @pytest.mark.parametrize(
