@@ -239,7 +239,7 @@ def _record(
 
 def _counts(
     loaded: Loaded,
-    night: pl.DataFrame,
+    book: int,
     frames: NightFrames,
     rejects: pl.DataFrame,
 ) -> dict[str, Any]:
@@ -265,7 +265,7 @@ def _counts(
             "contacts_added": stats.contacts_added,
             "cases_closed_paid": stats.cases_closed_paid,
         },
-        "book": night.height,
+        "book": book,
         "worked": worked.height,
         "worked_by_channel": dict(sorted(worked.group_by("channel").len().iter_rows())),
         "held": frames.holds.height,
@@ -617,6 +617,8 @@ def _allocate_and_stage(
     with timer.stage("strategy"):
         evidence = gather(con, business_date, policy)  # estimates from the history (issue 4)
         cases, debtors = decide(night, scores.frame, roster, policy, business_date, evidence)
+        book = night.height
+        del night  # the book's rows live on in ``cases``: the frame itself is let go (memory)
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy, business_date)
@@ -666,7 +668,7 @@ def _allocate_and_stage(
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
         "strategy": evidence.record(),  # channel effects, rhythm, champion/challenger
-        "counts": _counts(loaded, night, frames, rejects),
+        "counts": _counts(loaded, book, frames, rejects),
         "allocation": _allocation_record(allocation.stats),
         "replaces": replaces,  # the run of the same date this one replaces, or None
         "warnings": warnings,
