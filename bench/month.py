@@ -64,6 +64,8 @@ class World:
 
     rng: random.Random
     owed: dict[str, float] = field(default_factory=dict)
+    paid: dict[str, float] = field(default_factory=dict)
+    returns: dict[str, date] = field(default_factory=dict)
     debtor_of: dict[str, str] = field(default_factory=dict)
     debtors: dict[str, Debtor] = field(default_factory=dict)
     no_contact: set[str] = field(default_factory=set)
@@ -71,6 +73,11 @@ class World:
     promises: dict[str, date] = field(default_factory=dict)  # case -> latest promise date
     due_payments: dict[date, list[tuple[str, float]]] = field(default_factory=dict)
     serial: int = 0
+
+    def is_open(self, case_id: str, day: date) -> bool:
+        """Still with the agency on ``day``: not returned, not paid off."""
+        left = self.owed[case_id] - self.paid.get(case_id, 0.0)
+        return self.returns[case_id] >= day and left > 0
 
     def next_id(self, prefix: str) -> str:
         self.serial += 1
@@ -93,6 +100,7 @@ def _book(world: World, day: date, first: int, count: int) -> list[dict[str, obj
                 row["do_not_contact"] = "true"
                 world.no_contact.add(str(row["case_id"]))
             world.owed[str(row["case_id"])] = float(str(row["amount_owed"]))
+            world.returns[str(row["case_id"])] = date.fromisoformat(str(row["return_date"]))
             world.debtor_of[str(row["case_id"])] = customer
             debtor.cases.append(str(row["case_id"]))
             rows.append(row)
@@ -173,6 +181,7 @@ def _work(world: World, worklists: pl.DataFrame, day: date) -> list[dict[str, ob
 def _payments(world: World, day: date) -> list[dict[str, object]]:
     rows = []
     for case_id, amount in world.due_payments.pop(day, []):
+        world.paid[case_id] = world.paid.get(case_id, 0.0) + amount
         rows.append(
             {
                 "payment_id": world.next_id("PM"),
@@ -215,7 +224,8 @@ def check(world: World, worklists: pl.DataFrame, night: date, pack: str) -> Coun
             breaks["R19 collection action on an unverified case"] += 1
         if any(c in world.no_contact for c in mates):
             breaks["do-not-contact debtor worked"] += 1
-        if any(world.promises.get(c, date.min) > work for c in mates):
+        # a promise on a case still with the agency (not paid off, not returned) that is not due
+        if any(world.promises.get(c, date.min) > work for c in mates if world.is_open(c, work)):
             breaks["promise not yet due chased"] += 1
         if channel == "phone" and (row["attempts_allowed"] is None or not row["call_window"]):
             breaks["phone row without its limits"] += 1

@@ -18,8 +18,9 @@ the notes of the window, not the whole history), each shown in the report with i
   collector's capacity). Used only when ``use_estimated_rhythm`` is on.
 - champion against challenger (item 8): what was paid over the cycle on each group's debtors.
 
-And per case, the recent history the strategy needs: cn-2026's "3 days unreachable" and the last
-day the case was worked (``recency``).
+And per case, the recent history the strategy needs: cn-2026's "unreachable" and the last day
+the case was worked (``recency``); per debtor, over all of its cases, even those no longer in
+tonight's book, the last complaint (``debtors``: cn-2026's cooling-off is about the person).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ RECENCY_SCHEMA: dict[str, Any] = {
     "failed_days_recent": pl.Int64,
     "reached_recent": pl.Int64,
     "last_contact_on": pl.Date,
+}
+DEBTOR_SCHEMA: dict[str, Any] = {
+    "client_id": pl.Utf8,
+    "customer_id": pl.Utf8,
+    "debtor_complaint_on": pl.Date,
 }
 EVIDENCE_SCHEMA: dict[str, Any] = {
     "channel": pl.Utf8,
@@ -100,6 +106,7 @@ class Evidence:
     groups: tuple[GroupRecovery, ...]
     cycle_start: date
     recency: pl.DataFrame  # per case: RECENCY_SCHEMA
+    debtors: pl.DataFrame  # per debtor, over all its cases: DEBTOR_SCHEMA
 
     def effect(self, channel: str) -> float:
         for row in self.effects:
@@ -245,6 +252,14 @@ def gather(con: duckdb.DuckDBPyConnection, business_date: date, policy: Policy) 
         },
     )
     recency = recency.select(pl.col(n).cast(t) for n, t in RECENCY_SCHEMA.items())
+    debtors = warehouse.query(
+        con,
+        "debtor_history",
+        {
+            "since": business_date - timedelta(days=policy.cooling_off_days),
+            "business_date": business_date,
+        },
+    ).select(pl.col(n).cast(t) for n, t in DEBTOR_SCHEMA.items())
     rhythm = rhythm_cells(cells)
     cycle_start = business_date - timedelta(days=policy.cycle_days - 1)
     return Evidence(
@@ -257,4 +272,5 @@ def gather(con: duckdb.DuckDBPyConnection, business_date: date, policy: Policy) 
         groups=_groups(con, business_date, cycle_start, policy),
         cycle_start=cycle_start,
         recency=recency,
+        debtors=debtors,
     )

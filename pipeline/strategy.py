@@ -85,7 +85,8 @@ def _case_flags(night: pl.DataFrame, business_date: date, policy: Policy) -> pl.
 
 
 def _with_recency(cases: pl.DataFrame, evidence: Evidence | None) -> pl.DataFrame:
-    """The recent history of each case (pipeline/evidence.py), unless the night carries it."""
+    """The recent history of each case and debtor (pipeline/evidence.py), unless the night
+    carries it."""
     missing = [c for c in RECENCY_DEFAULTS if c not in cases.columns]
     if missing and evidence is not None:
         recent = evidence.recency.select("client_id", "case_id", *missing)
@@ -94,6 +95,10 @@ def _with_recency(cases: pl.DataFrame, evidence: Evidence | None) -> pl.DataFram
         cases = cases.with_columns(
             pl.lit(None, dtype=RECENCY_DEFAULTS[c]).alias(c) for c in missing
         )
+    if "debtor_complaint_on" not in cases.columns and evidence is not None:
+        cases = cases.join(evidence.debtors, on=["client_id", "customer_id"], how="left")
+    elif "debtor_complaint_on" not in cases.columns:
+        cases = cases.with_columns(debtor_complaint_on=pl.lit(None, dtype=pl.Date))
     counts = ("failed_attempts_recent", "failed_days_recent", "reached_recent")
     return cases.with_columns(pl.col(c).fill_null(0) for c in counts)
 

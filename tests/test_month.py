@@ -27,6 +27,7 @@ def _world() -> month.World:
         for case_id in cases:
             world.debtor_of[case_id] = debtor
             world.owed[case_id] = 5000.0
+            world.returns[case_id] = WORK + timedelta(days=30)
             world.notes.append((case_id, NIGHT - timedelta(days=20), "phone", "right_party", False))
     return world
 

@@ -35,6 +35,7 @@ RECENT = {
     "failed_days_recent": pl.Int64,
     "reached_recent": pl.Int64,
     "last_contact_on": pl.Date,
+    "debtor_complaint_on": pl.Date,
 }
 
 
@@ -435,3 +436,23 @@ def test_every_phone_row_carries_the_attempts_still_allowed(policy: Policy) -> N
     if policy.rule_pack == "us-regf":
         got = dict(phone.select("case_id", "attempts_allowed").iter_rows())
         assert got == {str(n): 7 - n for n in range(7)}
+
+
+# --- found by the simulated month (bench/month.py) --------------------------------------------
+
+
+def test_cn_2026_a_debtor_reached_on_another_case_is_not_traced() -> None:
+    _, frames = _night(
+        case("A", customer_id="D1", failed_attempts_recent=3, failed_days_recent=1),
+        case("B", customer_id="D1", failed_attempts_recent=3, reached_recent=1),
+        team=PHONES,
+    )
+    assert set(frames.worklists.get_column("action")) == {"call: collect"}
+
+
+def test_cn_2026_a_complaint_on_a_case_no_longer_in_the_book_still_cools_off() -> None:
+    # the complaint was noted on the debtor's other case, since paid and gone from the book
+    _, frames = _night(case("A", customer_id="D1", debtor_complaint_on=_day(2)), team=PHONES)
+    assert _hold(frames, "A") == cn_2026.COOLING_OFF
+    _, frames = _night(case("A", customer_id="D1", debtor_complaint_on=_day(7)), team=PHONES)
+    assert _hold(frames, "A") is None

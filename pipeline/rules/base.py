@@ -27,6 +27,15 @@ CLOSED_STATUSES = ("paid", "settled", "returned", "disputed", "legal")
 DO_NOT_CONTACT = "do-not-contact"
 PROMISE_PENDING = "promise to pay not yet due"
 LEGAL_REVIEW = "legal review (R17-R18): wilful refusal above the threshold"
+# What the rules set, and the recent history a pack may read (pipeline/evidence.py), when absent
+OPTIONAL_COLUMNS: dict[str, pl.DataType] = {
+    "hold_reason": pl.Utf8(),
+    "phone_barred": pl.Utf8(),
+    "failed_attempts_recent": pl.Int64(),
+    "failed_days_recent": pl.Int64(),
+    "reached_recent": pl.Int64(),
+    "debtor_complaint_on": pl.Date(),
+}
 
 
 def work_day(business_date: date) -> date:
@@ -63,9 +72,9 @@ def debtor_any(condition: pl.Expr) -> pl.Expr:
 
 def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFrame:
     """Hold reasons of the decks' rules, and the R20 gate for third-party contact."""
-    for column in ("hold_reason", "phone_barred"):
+    for column, dtype in OPTIONAL_COLUMNS.items():
         if column not in cases.columns:
-            cases = cases.with_columns(pl.lit(None, dtype=pl.Utf8).alias(column))
+            cases = cases.with_columns(pl.lit(None, dtype=dtype).alias(column))
     cases = cases.with_columns(
         hold_reason=pl.when(pl.col("hold_reason").is_not_null())
         .then(pl.col("hold_reason"))

@@ -12,7 +12,9 @@ and the internet-finance collection standard.
   sql/contact_recency.sql). Both are counted in that recent window only: counted over the whole
   history (3 failures in a row weeks ago, failed-call days since the debtor was last reached
   months ago) they put trace on half the samples' rows (1,114 of 2,320), against 47 cases now.
-- a cooling-off hold of ``policy.cooling_off_days`` days after a complaint, all the debtor's cases.
+- a cooling-off hold of ``policy.cooling_off_days`` days after a complaint, all the debtor's cases
+  (a complaint noted on any of the debtor's cases, even one no longer in tonight's book:
+  ``debtor_complaint_on``, sql/debtor_history.sql).
 """
 
 from __future__ import annotations
@@ -37,16 +39,21 @@ def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFr
     # the work day is business_date + 1; a complaint on day X bars days X+1 .. X+cooling_off_days
     cooling_since = business_date + timedelta(days=1 - policy.cooling_off_days)
     cases = hold(
-        cases, debtor_any(pl.col("last_complaint_on") >= pl.lit(cooling_since)), COOLING_OFF
+        cases,
+        debtor_any(
+            (pl.col("last_complaint_on") >= pl.lit(cooling_since))
+            | (pl.col("debtor_complaint_on") >= pl.lit(cooling_since))
+        ),
+        COOLING_OFF,
     )
     failing = (pl.col("failed_attempts_recent").fill_null(0) >= FAILED_IN_A_ROW) | (
         pl.col("failed_days_recent").fill_null(0) >= DAYS_UNREACHABLE
     )
-    unreachable = pl.col("third_party_allowed") | (
-        failing & (pl.col("reached_recent").fill_null(0) == 0)
-    )
+    # reached on any of the debtor's cases in the window: the debtor is reachable
+    reached = debtor_any(pl.col("reached_recent").fill_null(0) > 0)
+    unreachable = pl.col("third_party_allowed") | (debtor_any(failing) & ~reached)
     return cases.with_columns(
-        third_party_allowed=debtor_any(unreachable),
+        third_party_allowed=unreachable,
         attempts_allowed=pl.lit(DAILY_DIAL_ATTEMPTS, dtype=pl.Int32),
         connected_calls_allowed=pl.lit(DAILY_CONNECTED_CALLS, dtype=pl.Int32),
     )
