@@ -140,6 +140,23 @@ def test_payments_and_notes_are_not_duplicated(con: duckdb.DuckDBPyConnection) -
     assert con.execute("select count(*) from payments").fetchone() == (1,)
 
 
+def test_the_later_file_of_one_night_wins_in_any_row_order(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """Two payments files of one night carry the same payment: the later file's row is kept,
+    whether the frame comes in file order or not; a second key is added once."""
+    first = payments(("p1", "A", NIGHT1, 50.0), ("p2", "A", NIGHT1, 10.0))
+    later = payments(("p1", "A", NIGHT1, 70.0)).with_columns(
+        pl.lit("payments_2.csv").alias("_file")
+    )
+    for frame in (pl.concat([first, later]), pl.concat([later, first])):
+        con.execute("delete from payments")
+        stats = load(con, {"payments": frame}, NO_REJECTS, [File("p.csv", "s", "payments")], NIGHT1)
+        assert stats.payments_added == 2
+        rows = con.execute("select payment_id, amount from payments order by 1").fetchall()
+        assert rows == [("p1", 70), ("p2", 10)]
+
+
 def test_a_later_file_updates_a_case(con: duckdb.DuckDBPyConnection) -> None:
     load(con, {"cases": cases(("A", 500.0, "D1"))}, NO_REJECTS, [File("c1.csv", "s1")], NIGHT1)
     load(con, {"cases": cases(("A", 450.0, "D1"))}, NO_REJECTS, [File("c2.csv", "s2")], NIGHT2)
