@@ -176,6 +176,9 @@ ALTER TABLE holds ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
 ALTER TABLE holds ADD COLUMN IF NOT EXISTS detail VARCHAR;
 
 -- Every case of each night's book: the rules, the values, where it went (pipeline/changes.py).
+-- Issue 8: no PRIMARY KEY (record_review deletes a night's rows before writing them): the index
+-- was 40% of the cost of adding a night (1.4-2.2 s per million cases) and grows in memory with
+-- every night kept. A warehouse created before keeps its key; nothing relies on it.
 CREATE TABLE IF NOT EXISTS decisions (
     business_date DATE NOT NULL,
     run_id VARCHAR NOT NULL,
@@ -222,8 +225,10 @@ CREATE TABLE IF NOT EXISTS decisions (
     action VARCHAR,
     hold_reason VARCHAR,
     hold_detail VARCHAR,
-    PRIMARY KEY (business_date, client_id, case_id)
+    strategy_group VARCHAR
 );
+-- champion or challenger (pipeline/strategy.py), for the report's recovery by group.
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS strategy_group VARCHAR;
 
 -- What moved since the night before (changes.csv).
 CREATE TABLE IF NOT EXISTS changes (
