@@ -82,7 +82,12 @@ DECISION_SCHEMA: dict[str, Any] = {
     "action": pl.Utf8,
     "hold_reason": pl.Utf8,
     "hold_detail": pl.Utf8,
+    # champion or challenger (pipeline.strategy), null before the strategy drew groups: the
+    # report compares recovery by group over the cycle
+    "strategy_group": pl.Utf8,
 }
+# What tomorrow's diff reads of tonight's decisions (``night_changes``'s ``previous``).
+PREVIOUS_COLUMNS = ("client_id", "case_id", "placement", "collector_id", "channel", "hold_reason")
 
 CHANGE_SCHEMA: dict[str, Any] = {
     "client_id": pl.Utf8,
