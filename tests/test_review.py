@@ -104,6 +104,27 @@ def test_every_case_of_the_book_gets_one_decision_with_its_rules_and_values() ->
     assert d["phone_rule"] == "no phone number" and d["visit_rule"] == "no address to visit"
 
 
+def test_decisions_keep_the_debtors_strategy_group_when_the_strategy_drew_one() -> None:
+    book = night(case("A"), case("B", status="paid", previous_status="active"))
+    cases, debtors = decide(book, scores(book), ROSTER, Policy(), TONIGHT)
+    frames = NightFrames(
+        worklists=worklists(work("P2", 1, "A")),
+        holds=holds(("B", "paid", None)),
+        letters=pl.DataFrame(),
+    )
+    drawn = cases.with_columns(
+        pl.when(pl.col("case_id") == "A")
+        .then(pl.lit("challenger"))
+        .otherwise(pl.lit("champion"))
+        .alias("strategy_group")
+    )
+    got = decisions_frame(drawn, debtors, frames, Policy())
+    assert got.get_column("strategy_group").to_list() == ["challenger", "champion"]
+    # A frame without groups (an older strategy) gives a null group, not an error.
+    plain = decisions_frame(cases.drop("strategy_group", strict=False), debtors, frames, Policy())
+    assert plain.get_column("strategy_group").null_count() == plain.height
+
+
 # --- changes -----------------------------------------------------------------------------------
 
 
@@ -293,6 +314,9 @@ def test_a_recorded_review_reads_back_the_same(con: duckdb.DuckDBPyConnection) -
     assert (back.compared_with, back.cycle_start) == (review.compared_with, review.cycle_start)
     count = con.execute("select count(*) from night_rosters").fetchall()[0][0]
     assert count == ROSTER.height
+    # Without a key index, the re-run's delete is what keeps one row per case and night.
+    rows = con.execute("select count(*), count(distinct case_id) from decisions").fetchall()[0]
+    assert rows == (2, 2)
 
 
 def test_an_older_warehouse_gains_the_new_columns_and_tables(tmp_path: Path) -> None:
@@ -315,6 +339,19 @@ def test_an_older_warehouse_gains_the_new_columns_and_tables(tmp_path: Path) -> 
     assert con.execute("select count(*) from allocations").fetchall()[0][0] == 1
     tables = {r[0] for r in con.execute("show tables").fetchall()}
     assert {"decisions", "changes", "scorecards", "night_rosters", "night_reviews"} <= tables
+
+
+def test_an_older_decisions_table_with_its_key_gains_the_strategy_group(tmp_path: Path) -> None:
+    old = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    old.execute(
+        "create table decisions (business_date date not null, run_id varchar not null, "
+        "client_id varchar not null, case_id varchar not null, placement varchar not null, "
+        "primary key (business_date, client_id, case_id))"
+    )
+    old.close()
+    con = warehouse.connect(tmp_path)
+    columns = {r[0] for r in con.execute("describe decisions").fetchall()}
+    assert "strategy_group" in columns
 
 
 def test_the_warehouse_keeps_every_column_a_worklist_shows() -> None:
