@@ -217,3 +217,23 @@ def test_recovery_by_group_uses_the_groups_the_night_gives(history: History) -> 
     assert got["challenger"].recovered == pytest.approx(sum(n + 1 for n in challenger))
     assert got["champion"].debtors == 40 - len(challenger)
     assert got["champion"].owed == pytest.approx(5000.0 * (40 - len(challenger)))
+
+
+def test_a_large_window_is_read_for_a_hashed_share_of_the_cases(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.evidence
+
+    for n in range(200):
+        history.case(f"S{n}")
+        history.note(f"S{n}", 30, "no_answer")
+        history.note(f"S{n}", 29, "no_answer")
+    everything = gather(history.con, TONIGHT, Policy())
+    assert everything.sample_share == 1.0
+    monkeypatch.setattr(pipeline.evidence, "SAMPLE_NOTES", 100)  # 400 notes: a quarter
+    sampled = gather(history.con, TONIGHT, Policy())
+    assert sampled.sample_share == 0.25
+    phone = {e.channel: e for e in sampled.effects}["phone"]
+    assert 40 < phone.contacts < 160  # about a quarter of the 400 contacts, two per case
+    assert phone.contacts % 2 == 0  # every note of a sampled case
+    assert gather(history.con, TONIGHT, Policy()).effects == sampled.effects  # the same share
