@@ -32,7 +32,14 @@ from typing import Any
 import polars as pl
 
 from pipeline.errors import CaseflowError, InputFileError
-from pipeline.headers import COLUMNS, REQUIRED_COLUMNS, VALUE_TYPES, header_map, kind_of
+from pipeline.headers import (
+    COLUMNS,
+    FEW_VALUES,
+    REQUIRED_COLUMNS,
+    VALUE_TYPES,
+    header_map,
+    kind_of,
+)
 from pipeline.masking import scrub_text
 
 READABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".parquet")
@@ -459,9 +466,19 @@ def _keeps_type(arrow_type: Any, value_type: str | None) -> bool:
 
 def _parquet_column(values: Any, value_type: str | None, name: str, column: str) -> pl.Series:
     """One Parquet column as polars: typed when of its contract type (see ``_keeps_type``),
-    else as text; a fresh array, so nothing of the file's own schema reaches polars."""
+    else as text; a fresh array, so nothing of the file's own schema reaches polars. Text read
+    as a dictionary (a column of few values) becomes a Categorical without a string per row."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    t = pa.types
+    if value_type is None and t.is_dictionary(values.type):
+        if t.is_string(values.type.value_type) or t.is_large_string(values.type.value_type):
+            index = pc.cast(values, pa.dictionary(pa.int32(), pa.large_string()))
+            series = pl.from_arrow(index)
+            assert isinstance(series, pl.Series)
+            return series.cast(pl.Categorical)
+        values = pc.cast(values, values.type.value_type)
 
     target = _arrow_types()[value_type] if value_type else pa.large_string()
     casts = [target] if _keeps_type(values.type, value_type) else []
@@ -482,7 +499,7 @@ def _parquet_column(values: Any, value_type: str | None, name: str, column: str)
     )
 
 
-def _read_parquet(data: bytes, name: str) -> tuple[str, pl.DataFrame]:
+def _read_parquet(data: bytes, name: str, compact: bool) -> tuple[str, pl.DataFrame]:
     """The kind and the contract's columns, one at a time (the peak is the frame and one column).
 
     Read by pyarrow: on a damaged file it raises where polars' reader can panic (a Rust panic is
@@ -503,9 +520,13 @@ def _read_parquet(data: bytes, name: str) -> tuple[str, pl.DataFrame]:
         raise InputFileError(name, "has two columns of the same name")
     kind, mapping = _kind_and_mapping(name, names)
     types = VALUE_TYPES.get(kind, {})
+    # a column of few values read as Parquet keeps it: a dictionary, and an index a row
+    few = [raw for raw, column in mapping.items() if compact and column in FEW_VALUES]
     columns: list[pl.Series] = []
     for raw, column in mapping.items():
         try:
+            if raw == next(iter(few), None):
+                parquet = pq.ParquetFile(io.BytesIO(data), read_dictionary=few)
             values = parquet.read(columns=[raw], use_threads=True).column(0)
         except BaseException as exc:
             if _is_interrupt(exc):
@@ -606,24 +627,38 @@ def _finish(
     return frame.with_columns(*missing, *extra).select(*COLUMNS[kind], *ROW_COLUMNS, SHAPE_COLUMN)
 
 
-def read_file(data: bytes, name: str) -> tuple[str, pl.DataFrame, str | None]:
-    """Read one received file into (kind, text frame, encoding); InputFileError if it cannot be."""
+def read_file(
+    data: bytes, name: str, *, compact: bool = False
+) -> tuple[str, pl.DataFrame, str | None]:
+    """Read one received file into (kind, frame, encoding); InputFileError if it cannot be.
+
+    ``compact`` (the night's ingest): the columns of ``FEW_VALUES`` and ``_file`` as polars
+    Categoricals; else all text is text (``caseflow explain`` reads an archived file so).
+    """
     suffix = Path(name).suffix.lower()
     if suffix == ".parquet":
-        kind, frame = _read_parquet(data, name)
-        return kind, _finish(frame, name, None, None, kind), None
+        kind, frame = _read_parquet(data, name, compact)
+        return kind, _compacted(_finish(frame, name, None, None, kind), compact), None
     if suffix == ".xlsx":
         table = _read_xlsx(data, name)
     elif suffix in (".csv", ".txt", ".tsv"):
         plain = _read_plain_csv(data, name)
         if plain is not None:
             kind, mapping = _kind_and_mapping(name, plain.headers)
-            return kind, _plain_frame(plain, name, mapping, kind), plain.encoding
+            frame = _plain_frame(plain, name, mapping, kind)
+            return kind, _compacted(frame, compact), plain.encoding
         table = _read_csv(data, name)
     else:
         raise InputFileError(name, "is not a CSV, XLSX or Parquet file (CONTRACT.md)")
     kind, mapping = _kind_and_mapping(name, table.headers)
-    return kind, _table_frame(table, name, mapping, kind), table.encoding
+    return kind, _compacted(_table_frame(table, name, mapping, kind), compact), table.encoding
+
+
+def _compacted(frame: pl.DataFrame, compact: bool) -> pl.DataFrame:
+    if not compact:
+        return frame
+    few = [c for c in frame.columns if c in FEW_VALUES or c == "_file"]
+    return frame.with_columns(pl.col(few).cast(pl.Categorical))
 
 
 def _night_files(input_dir: Path) -> list[Path]:
@@ -666,7 +701,7 @@ def ingest(
         tonight[digest] = path.name
         stored = str(archive(data, path.name, digest, home, business_date))
         try:
-            kind, frame, encoding = read_file(data, path.name)
+            kind, frame, encoding = read_file(data, path.name, compact=True)
         except InputFileError as exc:
             files.append(
                 ReceivedFile(path.name, digest, None, "refused", 0, stored, str(exc), None)

@@ -311,16 +311,21 @@ def _text(required: bool, *checks: pa.Check) -> pa.Column:
     return pa.Column(pl.Utf8, checks=list(checks), nullable=not required)
 
 
-ROW_COLUMNS = {"_file": pa.Column(pl.Utf8), "_row": pa.Column(pl.Int64)}
+def _few(required: bool, *checks: pa.Check) -> pa.Column:
+    """A text column of few values (``headers.FEW_VALUES``): a Categorical."""
+    return pa.Column(pl.Categorical, checks=list(checks), nullable=not required)
+
+
+ROW_COLUMNS = {"_file": pa.Column(pl.Categorical), "_row": pa.Column(pl.Int64)}
 
 
 def cases_schema(business_date: date) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
             "case_id": _text(True, _unique_in_file("client_id", "case_id")),
-            "client_id": _text(True),
-            "batch_id": _text(False),
-            "product": _text(True, _one_of(PRODUCTS)),
+            "client_id": _few(True),
+            "batch_id": _few(False),
+            "product": _few(True, _one_of(PRODUCTS)),
             "customer_id": _text(True),
             "customer_name": _text(True),
             "id_number": _text(
@@ -329,9 +334,9 @@ def cases_schema(business_date: date) -> pa.DataFrameSchema:
             "card_number": _text(False, _card_number_check()),
             "phone": _text(False, _check("phone_invalid", _vectorised(_valid_phone, phone_ok))),
             "address": _text(False),
-            "province": _text(False),
-            "city": _text(True),
-            "district": _text(False),
+            "province": _few(False),
+            "city": _few(True),
+            "district": _few(False),
             "principal": _amount("negative", _not_negative, required=True),
             "amount_owed": _amount("not_positive", _positive, required=True),
             "days_overdue": pa.Column(
@@ -349,7 +354,7 @@ def cases_schema(business_date: date) -> pa.DataFrameSchema:
                 checks=[_check("return_before_handover", lambda c: c > pl.col("handover_date"))],
                 nullable=False,
             ),
-            "status": _text(True, _one_of(STATUSES)),
+            "status": _few(True, _one_of(STATUSES)),
             "do_not_contact": pa.Column(pl.Boolean, nullable=False),
             **ROW_COLUMNS,
         },
@@ -362,7 +367,7 @@ def payments_schema(business_date: date) -> pa.DataFrameSchema:
         {
             "payment_id": _text(True, _unique_in_file("client_id", "payment_id")),
             "case_id": _text(True),
-            "client_id": _text(True),
+            "client_id": _few(True),
             "paid_on": pa.Column(pl.Date, checks=[_not_after(business_date)], nullable=False),
             "amount": _amount("not_positive", _positive, required=True),
             **ROW_COLUMNS,
@@ -377,15 +382,15 @@ def contacts_schema(business_date: date) -> pa.DataFrameSchema:
         {
             "note_id": _text(True, _unique_in_file("client_id", "note_id")),
             "case_id": _text(True),
-            "client_id": _text(True),
-            "collector_id": _text(False),
-            "channel": _text(True, _one_of(CONTACT_CHANNELS)),
+            "client_id": _few(True),
+            "collector_id": _few(False),
+            "channel": _few(True, _one_of(CONTACT_CHANNELS)),
             "contacted_at": pa.Column(
                 pl.Datetime("us"),
                 checks=[_check("after_business_date", lambda c: c < end_of_day)],
                 nullable=False,
             ),
-            "outcome": _text(True, _one_of(OUTCOMES)),
+            "outcome": _few(True, _one_of(OUTCOMES)),
             "promise_amount": _amount("negative", _not_negative, required=False),
             "promise_date": pa.Column(pl.Date, nullable=True),
             "complaint": pa.Column(pl.Boolean, nullable=False),
@@ -403,10 +408,10 @@ def collectors_schema(business_date: date) -> pa.DataFrameSchema:
 
     return pa.DataFrameSchema(
         {
-            "collector_id": _text(True, _unique_in_file("collector_id")),
+            "collector_id": _few(True, _unique_in_file("collector_id")),
             "name": _text(False),
-            "team": _text(False),
-            "channel": _text(True, _one_of(WORK_CHANNELS)),
+            "team": _few(False),
+            "channel": _few(True, _one_of(WORK_CHANNELS)),
             "cities": pa.Column(
                 pl.List(pl.Utf8),
                 checks=[pa.Check(visit_needs_city, name="visit_collector_without_city")],

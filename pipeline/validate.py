@@ -26,7 +26,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipeline import parse
-from pipeline.headers import VALUE_TYPES
+from pipeline.headers import FEW_VALUES, VALUE_TYPES
 from pipeline.ingest import ROW_COLUMNS, SHAPE_COLUMN, UNDECODABLE, RawTables
 from pipeline.masking import mask_value
 from pipeline.schemas import SCHEMAS, VALUE_ALIASES, repeated
@@ -60,8 +60,10 @@ class Validated:
     rejects: pl.DataFrame  # REJECT_SCHEMA, one line per failure
 
 
-def _is_xlsx() -> pl.Expr:
-    return pl.col("_file").str.to_lowercase().str.ends_with(".xlsx")
+def _is_xlsx(files: pl.Series) -> pl.Series:
+    """Which rows come from a workbook (Excel serial day numbers are dates only there)."""
+    names = files.unique().cast(pl.Utf8).drop_nulls().to_list()
+    return files.cast(pl.Utf8).is_in([n for n in names if n.lower().endswith(".xlsx")])
 
 
 # Optional columns with a contract default when blank.
@@ -95,11 +97,11 @@ def _cities(column: str) -> pl.Expr:
 
 def _clean_text(values: pl.Series) -> pl.Series:
     """Trimmed, blank as null; the column itself (no copy) when no value needs it, as in files
-    written by machines."""
+    written by machines. A column of few values is cleaned per value, and a Categorical."""
+    if values.name in FEW_VALUES:
+        return _by_distinct(values, parse.clean)
     if values.dtype != pl.Utf8:
         values = values.cast(pl.Utf8)
-    if values.name in _FEW_VALUES:
-        return _by_distinct(values, parse.clean)
     frame = values.to_frame("v")
     size = pl.col("v").str.len_bytes()
     untidy = (pl.col("v").str.strip_chars().str.len_bytes() != size) | (size == 0)
@@ -108,24 +110,19 @@ def _clean_text(values: pl.Series) -> pl.Series:
     return frame.select(parse.clean("v")).to_series().alias(values.name)
 
 
-# Columns of few distinct values (clients, places, teams, collectors, the contract's words):
-# each distinct value is cleaned once, and the column is kept as it is when none changes.
-_FEW_VALUES = frozenset(
-    {"client_id", "batch_id", "province", "city", "district", "collector_id", "team"} | ENUMERATIONS
-)
-
-
 def _by_distinct(values: pl.Series, expr: Callable[[str], pl.Expr]) -> pl.Series:
-    """``expr`` (on a column name) over ``values``, computed per distinct value."""
+    """``expr`` (text -> text, on a column name) over a column of few values (``FEW_VALUES``),
+    computed once per distinct value; a Categorical, the column itself when no value changes."""
     mapped = (
         values.unique()
+        .cast(pl.Utf8)
         .to_frame()
         .select(pl.col(values.name).alias("old"), expr(values.name).alias("new"))
     )
     changed = mapped.filter(pl.col("old").ne_missing(pl.col("new")))
-    if changed.is_empty():
-        return values
-    return values.replace(changed.get_column("old"), changed.get_column("new"))
+    if not changed.is_empty():
+        values = values.cast(pl.Utf8).replace(changed.get_column("old"), changed.get_column("new"))
+    return values.cast(pl.Categorical)
 
 
 def _parse_column(
@@ -150,14 +147,16 @@ def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
 
     def xlsx() -> pl.Series:  # computed once, and only when a column is read as text
         if not xlsx_rows:
-            xlsx_rows.append(raw.select(_is_xlsx()).to_series())
+            xlsx_rows.append(_is_xlsx(raw.get_column("_file")))
         return xlsx_rows[0]
 
     typed_columns: list[pl.Series | pl.Expr] = []
     failures: list[pl.DataFrame] = []
     for column in raw.columns:
         values = raw.get_column(column)
-        if column in ROW_COLUMNS or column == SHAPE_COLUMN:
+        if column == "_file":
+            typed_columns.append(values.cast(pl.Categorical))
+        elif column in ROW_COLUMNS or column == SHAPE_COLUMN:
             typed_columns.append(values)
         elif column in types:
             parsed, bad = _parse_column(values, types[column], xlsx)
@@ -165,9 +164,11 @@ def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
                 failures.append(_failure_rows(raw, bad, kind, column, parse.RULES[types[column]]))
             typed_columns.append(parsed)
         elif column in ENUMERATIONS:
-            typed_columns.append(_by_distinct(values.cast(pl.Utf8), _word))
+            typed_columns.append(_by_distinct(values, _word))
         elif kind == "collectors" and column == "city":
-            typed_columns.append(_cities(column))
+            typed_columns.append(
+                values.cast(pl.Utf8).to_frame().select(_cities(column)).to_series()
+            )
         else:
             typed_columns.append(_clean_text(values))
     typed = raw.select(typed_columns)
@@ -180,8 +181,8 @@ def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
 
 def _as_text(values: pl.Series) -> list[str | None]:
     """Values as the file shows them: text as it is, typed values (Parquet) as Arrow writes them."""
-    if values.dtype == pl.Utf8:
-        return values.to_list()
+    if values.dtype in (pl.Utf8, pl.Categorical):
+        return values.cast(pl.Utf8).to_list()
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -200,7 +201,7 @@ def _failure_rows(
     return pl.DataFrame(
         {
             "_index": index.cast(pl.Int64),
-            "file": rows.get_column("_file"),
+            "file": rows.get_column("_file").cast(pl.Utf8),
             "row": rows.get_column("_row"),
             "kind": [kind] * rows.height,
             "column": [file_column] * rows.height,
@@ -247,7 +248,7 @@ def _shape_failures(kind: str, raw: pl.DataFrame) -> pl.DataFrame:
     undecodable = pl.col(SHAPE_COLUMN).str.starts_with(UNDECODABLE)
     return bad.select(
         pl.col("_index").cast(pl.Int64),
-        pl.col("_file").alias("file"),
+        pl.col("_file").cast(pl.Utf8).alias("file"),
         pl.col("_row").alias("row"),
         pl.lit(kind).alias("kind"),
         pl.lit("(row)").alias("column"),
