@@ -1337,6 +1337,13 @@ def _strategy_section(d: ReportData) -> str:
         return ""
     since, until = [*list(s.get("window") or []), "", ""][:2]
     horizon = s.get("horizon_days", "")
+    share = float(s.get("sample_share", 1.0) or 1.0)
+    sampled = (
+        f" Read for {share:.0%} of the cases (chosen by a hash of the case, every note of each): "
+        "the window holds more notes than the night needs to estimate from."
+        if share < 1.0
+        else ""
+    )
     return _section(
         "strategy",
         "Channel effects, contact rhythm and the challenger: the evidence",
@@ -1348,7 +1355,7 @@ def _strategy_section(d: ReportData) -> str:
         "policy's multiplier by weight n / (n + evidence_prior_contacts). Observational, not an "
         "experiment: a visit goes to debtors a call did not move, a letter to larger balances, "
         "so the estimates are confounded; the night uses them only when the policy's "
-        "use_estimated_effects is on.</p>",
+        f"use_estimated_effects is on.{_e(sampled)}</p>",
         _effects_table(list(s.get("channel_effects") or []), horizon),
         '<p class="muted">Contact rhythm: the payment rate per contact by the days since the '
         "case's previous contact. A contact is a unit of a collector's day, so the best rate "

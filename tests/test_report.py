@@ -715,4 +715,7 @@ def test_the_strategy_evidence_is_shown_with_how_it_was_estimated() -> None:
         "4.1%",  # 100,000 / 2,464,345.56 recovered
     ):
         assert text in section, text
+    assert "Read for" not in section
+    sampled = replace(data, strategy=STRATEGY | {"sample_share": 0.25})
+    assert "Read for 25% of the cases" in render_report(sampled)
     assert 'id="strategy"' not in render_report(sample_report())  # an older manifest
