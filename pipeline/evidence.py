@@ -20,7 +20,7 @@ the notes of the window, not the whole history), each shown in the report with i
 
 And per case, the recent history the strategy needs: cn-2026's "unreachable" and the last day
 the case was worked (``recency``); per debtor, over all of its cases, even those no longer in
-tonight's book, the last complaint (``debtors``: cn-2026's cooling-off is about the person).
+tonight's book, the last complaint and a do-not-contact flag (``debtors``: about the person).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ DEBTOR_SCHEMA: dict[str, Any] = {
     "client_id": pl.Utf8,
     "customer_id": pl.Utf8,
     "debtor_complaint_on": pl.Date,
+    "debtor_do_not_contact": pl.Boolean,
 }
 SIDES = ("contacts", "paid")
 EVIDENCE_SCHEMA: dict[str, Any] = {

@@ -97,8 +97,6 @@ def _with_recency(cases: pl.DataFrame, evidence: Evidence | None) -> pl.DataFram
         )
     if "debtor_complaint_on" not in cases.columns and evidence is not None:
         cases = cases.join(evidence.debtors, on=["client_id", "customer_id"], how="left")
-    elif "debtor_complaint_on" not in cases.columns:
-        cases = cases.with_columns(debtor_complaint_on=pl.lit(None, dtype=pl.Date))
     counts = ("failed_attempts_recent", "failed_days_recent", "reached_recent")
     return cases.with_columns(pl.col(c).fill_null(0) for c in counts)
 

@@ -105,7 +105,9 @@ def test_the_recent_history_counts_failed_calls_and_reach_in_the_last_three_days
     assert got["B"]["last_contact_on"] == TONIGHT
 
 
-def test_a_debtors_last_complaint_is_found_on_any_of_its_cases(history: History) -> None:
+def test_a_debtors_complaint_and_do_not_contact_are_found_on_any_of_its_cases(
+    history: History,
+) -> None:
     history.case("A", customer_id="D1")
     history.case("B", customer_id="D1")  # paid and gone from tonight's book: still its notes
     history.case("C", customer_id="D2")
@@ -113,8 +115,10 @@ def test_a_debtors_last_complaint_is_found_on_any_of_its_cases(history: History)
     history.con.execute("update contacts set complaint = true where case_id = 'B'")
     history.note("C", 10, "refused")  # before the cooling-off window
     history.con.execute("update contacts set complaint = true where case_id = 'C'")
-    got = gather(history.con, TONIGHT, Policy()).debtors
-    assert got.rows() == [("EASTBANK", "D1", _day(3))]
+    history.case("E", customer_id="D3")
+    history.con.execute("update cases set do_not_contact = true where case_id = 'E'")
+    got = gather(history.con, TONIGHT, Policy()).debtors.sort("customer_id")
+    assert got.rows() == [("EASTBANK", "D1", _day(3), False), ("EASTBANK", "D3", None, True)]
 
 
 def test_channel_evidence_counts_a_payment_within_the_horizon_after_a_contact(

@@ -36,6 +36,7 @@ RECENT = {
     "reached_recent": pl.Int64,
     "last_contact_on": pl.Date,
     "debtor_complaint_on": pl.Date,
+    "debtor_do_not_contact": pl.Boolean,
 }
 
 
@@ -456,3 +457,10 @@ def test_cn_2026_a_complaint_on_a_case_no_longer_in_the_book_still_cools_off() -
     assert _hold(frames, "A") == cn_2026.COOLING_OFF
     _, frames = _night(case("A", customer_id="D1", debtor_complaint_on=_day(7)), team=PHONES)
     assert _hold(frames, "A") is None
+
+
+@pytest.mark.parametrize("policy", [CN, US], ids=["cn-2026", "us-regf"])
+def test_do_not_contact_on_a_case_no_longer_in_the_book_holds_the_debtor(policy: Policy) -> None:
+    _, frames = _night(case("A", debtor_do_not_contact=True), policy=policy)
+    assert frames.worklists.is_empty()
+    assert _hold(frames, "A") == base.DO_NOT_CONTACT

@@ -2,7 +2,8 @@
 
 - closed (paid, settled, returned: R13), disputed and legal cases are held with their status, and
   a case past its return date as returned (R1: it leaves the worklists);
-- a do-not-contact debtor is held, all of their cases;
+- a do-not-contact debtor is held, all of their cases (the flag on any of their cases, even one
+  no longer in tonight's book: ``debtor_do_not_contact``, sql/debtor_history.sql);
 - a debtor with a promise to pay not yet due is not chased;
 - R17-R18: wilful refusal (``legal_review_refusals`` refusals noted) with a debtor's balance above
   ``legal_review_min_balance`` goes to legal review (a hold with its reason), not another call;
@@ -35,6 +36,7 @@ OPTIONAL_COLUMNS: dict[str, pl.DataType] = {
     "failed_days_recent": pl.Int64(),
     "reached_recent": pl.Int64(),
     "debtor_complaint_on": pl.Date(),
+    "debtor_do_not_contact": pl.Boolean(),
 }
 
 
@@ -86,7 +88,12 @@ def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFr
         .then(pl.lit("returned"))
         .otherwise(None)
     )
-    cases = hold(cases, debtor_any(pl.col("do_not_contact")), DO_NOT_CONTACT)
+    # any of the debtor's cases, also one gone from tonight's book: it is about the person
+    cases = hold(
+        cases,
+        debtor_any(pl.col("do_not_contact") | pl.col("debtor_do_not_contact").fill_null(False)),
+        DO_NOT_CONTACT,
+    )
     cases = hold(cases, debtor_any(pl.col("promise_pending")), PROMISE_PENDING)
     wilful = (pl.col("refusals") >= policy.legal_review_refusals).fill_null(False)
     cases = hold(
