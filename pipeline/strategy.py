@@ -2,7 +2,9 @@
 
 Rules first (pipeline/rules: the decks' rules, then the pack in force, ``policy.rule_pack``): a
 closed, disputed or legal case, a do-not-contact debtor, one with a promise not yet due, one for
-legal review (R17-R18) or one a pack's cap or cooling-off bars is held with the rule's name. Then
+legal review (R17-R18) or one a pack's cooling-off bars is held with the rule's name; a pack's
+call caps (us-regf) bar the phone alone, and the debtor is held by the cap's name only when no
+other channel is open. Then
 each channel's eligibility (phone needs a number; a visit needs an active visit collector covering
 the city; a letter needs more than the R11 threshold, an address that is the debtor's own (R12)
 and a verified debtor (R19)). Value decides among the channels that remain:
