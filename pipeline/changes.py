@@ -86,6 +86,10 @@ DECISION_SCHEMA: dict[str, Any] = {
     # report compares recovery by group over the cycle
     "strategy_group": pl.Utf8,
 }
+# Where a case went tonight: from the worklists and holds, never from the strategy's frame.
+_PLACED = frozenset(
+    {"placement", "collector_id", "channel", "rank", "action", "hold_reason", "hold_detail"}
+)
 # What tomorrow's diff reads of tonight's decisions (``night_changes``'s ``previous``).
 PREVIOUS_COLUMNS = ("client_id", "case_id", "placement", "collector_id", "channel", "hold_reason")
 
@@ -153,7 +157,15 @@ def decisions_frame(
     ``cases`` and ``debtors`` are ``pipeline.strategy.decide``'s frames; ``frames`` the night's
     worklists and holds. Nothing here is published: it is kept in the warehouse.
     """
-    base = cases.with_columns(
+    # Only the columns kept or needed for the rules: a join gathers every column of its left
+    # frame, and the book's frame has some 60 (names, addresses, note counts) of a million rows.
+    narrow = cases.select(
+        c
+        for c in cases.columns
+        if (c in DECISION_SCHEMA and c not in _PLACED and not c.startswith("value_"))
+        or c in ("debtor_key", "address", "phone", "last_letter_outcome")
+    )
+    base = narrow.with_columns(
         _get(cases, "address", pl.Utf8),
         _get(cases, "phone", pl.Utf8),
         _get(cases, "last_letter_outcome", pl.Utf8),
@@ -180,9 +192,7 @@ def decisions_frame(
     )
     keys = ["client_id", "case_id"]
     placed = (
-        base.drop([c for c in ("collector_id", "channel", "rank", "action") if c in base.columns])
-        .drop([c for c in ("hold_reason", "hold_detail") if c in base.columns])
-        .join(worked, on=keys, how="left")
+        base.join(worked, on=keys, how="left")
         .join(held, on=keys, how="left")
         .with_columns(
             placement=pl.when(pl.col("collector_id").is_not_null())
