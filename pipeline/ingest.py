@@ -284,7 +284,8 @@ def _read_plain_csv(data: bytes, name: str) -> PlainCsv | None:
             return None
         text = text.replace("\r\n", "\n")
     first_line = text.split("\n", 1)[0]
-    if '"' in first_line or not first_line.strip() or first_line != text.splitlines()[0]:
+    # the header as _read_csv finds it (str.splitlines also ends a line at \x0b, \x1c, ...)
+    if '"' in first_line or not first_line.strip() or first_line.splitlines() != [first_line]:
         return None
     delimiter = _delimiter(first_line)
     headers = first_line.split(delimiter)

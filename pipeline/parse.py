@@ -242,4 +242,7 @@ def parse_typed(values: pl.Series, value_type: str) -> pl.Series | None:
         return values
     else:
         return None
-    return frame.select(out.cast(DTYPES[value_type])).to_series().alias(values.name)
+    out = out.cast(DTYPES[value_type])
+    if dtype == DTYPES[value_type] and not frame.select(v.ne_missing(out).any()).item():
+        return values  # nothing to change: the column itself, not a copy of it
+    return frame.select(out).to_series().alias(values.name)
