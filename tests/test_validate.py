@@ -3,6 +3,7 @@ good row still goes through."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -45,7 +46,7 @@ GOOD_CASE = {
 }
 
 
-def cases_table(*overrides: dict[str, str | None]) -> pl.DataFrame:
+def cases_table(*overrides: Mapping[str, str | None]) -> pl.DataFrame:
     """A text frame of cases as ingest hands it over: one row per override of a good case."""
     rows = [{**GOOD_CASE, "case_id": f"C{i}", **o} for i, o in enumerate(overrides, start=1)]
     frame = pl.DataFrame(rows, schema={c: pl.Utf8 for c in COLUMNS["cases"]})
@@ -292,3 +293,19 @@ def test_superseded_rows_are_those_of_a_full_sort(rows: list[tuple[str, str, str
     assert kept.rows() == want_kept
     assert sorted(rejects.select("file", "row", "value").rows()) == want_rejects
     assert set(rejects.get_column("rule")) <= {"superseded"}
+
+
+def test_text_is_trimmed_and_blank_is_missing_in_every_kind_of_column() -> None:
+    frame = cases_table(
+        {"case_id": " C9\u3000", "client_id": " EASTBANK ", "address": "\t", "product": " 信用卡"},
+        {"customer_name": "  "},
+    )
+    checked = validate({"cases": frame}, TONIGHT)
+    good = checked.frames["cases"]
+    assert good.select("case_id", "client_id", "address", "product").rows() == [
+        ("C9", "EASTBANK", None, "credit_card")
+    ]
+    assert good.schema["client_id"] == pl.Categorical and good.schema["case_id"] == pl.Utf8
+    assert checked.rejects.select("row", "column", "rule").rows() == [
+        (3, "customer_name", "required")
+    ]
