@@ -7,10 +7,13 @@
 with
 
 notes as (
+    -- the cycle's notes, and the 30 days before it that a payment of the cycle may be
+    -- attributed to (attributed); older notes count nowhere, and are most of the history
     select *
     from contacts
     where business_date <= $business_date
         and contacted_at < $business_date + interval 1 day
+        and contacted_at >= $cycle_start - interval 30 day
 ),
 
 cycle_notes as (
@@ -21,10 +24,13 @@ cycle_notes as (
 ),
 
 received as (
+    -- payments of the cycle: a promise of the cycle is kept by a payment on or after the day
+    -- it was made, and only payments of the cycle are attributed
     select *
     from payments
     where business_date <= $business_date
         and paid_on <= $business_date
+        and paid_on >= $cycle_start
 ),
 
 allocated as (
@@ -59,21 +65,29 @@ promises as (
 
 attributed as (
     -- a payment of the cycle counts for the collector who last noted the case in the 30 days
-    -- up to the day it was paid
-    select
-        r.client_id,
-        r.payment_id,
-        r.amount,
-        arg_max(n.collector_id, n.contacted_at) as collector_id
-    from received as r
-    inner join notes as n
-        on r.client_id = n.client_id
-        and r.case_id = n.case_id
-        and n.contacted_at < r.paid_on + interval 1 day
-        and n.contacted_at >= r.paid_on - interval 30 day
-    where r.paid_on >= $cycle_start
-        and n.collector_id is not null
-    group by r.client_id, r.payment_id, r.amount
+    -- up to the day it was paid; of two notes at the same moment, the greater collector_id
+    -- (arg_max alone would pick either, as its threads happen to meet them)
+    select client_id, payment_id, amount, collector_id
+    from (
+        select
+            r.client_id,
+            r.payment_id,
+            r.amount,
+            n.collector_id,
+            row_number() over (
+                partition by r.client_id, r.payment_id
+                order by n.contacted_at desc, n.collector_id desc
+            ) as latest
+        from received as r
+        inner join notes as n
+            on r.client_id = n.client_id
+            and r.case_id = n.case_id
+            and n.contacted_at < r.paid_on + interval 1 day
+            and n.contacted_at >= r.paid_on - interval 30 day
+        where r.paid_on >= $cycle_start
+            and n.collector_id is not null
+    ) as noted
+    where latest = 1
 ),
 
 by_notes as (

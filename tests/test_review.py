@@ -292,6 +292,34 @@ def test_scorecards_count_the_cycle_work_promises_kept_recovery_and_complaints(
     assert cards.get_column("collector_id").to_list()[0] == "P1", "best recovery first"
 
 
+def test_a_payment_noted_by_two_collectors_at_once_goes_to_one_the_same_way_every_time(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    at = datetime(2026, 11, 11, 9, 30)
+    for i in range(40):  # enough rows that a parallel arg_max could meet them in any order
+        _note(con, f"NA{i}", f"K{i}", "P1", contacted_at=at)
+        _note(con, f"NB{i}", f"K{i}", "P2", contacted_at=at)
+        _note(con, f"NC{i}", f"K{i}", "V1", contacted_at=datetime(2026, 11, 1, 9, 0))
+        _payment(con, f"Y{i}", f"K{i}", amount=10.0)
+    day = date(2026, 11, 16)
+    cards = scorecards(con, NO_WORK, ROSTER, day, 30)
+    recovered = dict(cards.select("collector_id", "amount_recovered").iter_rows())
+    # the later note wins; of two at the same moment, the greater collector id (P2)
+    assert (recovered["P2"], recovered["P1"], recovered["V1"]) == (400.0, 0.0, 0.0)
+
+
+def test_notes_long_before_the_cycle_count_nowhere(con: duckdb.DuckDBPyConnection) -> None:
+    _note(con, "N1", "A", "P1", contacted_at=datetime(2026, 9, 1, 9, 0))  # 47 days before
+    _note(con, "N2", "B", "P2", contacted_at=datetime(2026, 10, 1, 9, 0))  # 17 days before
+    _payment(con, "Y1", "A", paid_on=date(2026, 10, 20))  # no note in the 30 days before
+    _payment(con, "Y2", "B", paid_on=date(2026, 10, 20))  # P2's note 19 days before
+    cards = scorecards(con, NO_WORK, ROSTER, date(2026, 11, 16), 30)
+    recovered = dict(cards.select("collector_id", "amount_recovered").iter_rows())
+    assert recovered["P2"] == 300.0 and recovered.get("P1", 0.0) == 0.0
+    attempts = dict(cards.select("collector_id", "attempts").iter_rows())
+    assert attempts.get("P1", 0) == 0 and attempts.get("P2", 0) == 0
+
+
 # --- the warehouse keeps the review ------------------------------------------------------------
 
 
