@@ -63,7 +63,7 @@ class Validated:
 def _is_xlsx(files: pl.Series) -> pl.Series:
     """Which rows come from a workbook (Excel serial day numbers are dates only there)."""
     names = files.unique().cast(pl.Utf8).drop_nulls().to_list()
-    return files.cast(pl.Utf8).is_in([n for n in names if n.lower().endswith(".xlsx")])
+    return files.is_in([n for n in names if n.lower().endswith(".xlsx")]).fill_null(False)
 
 
 # Optional columns with a contract default when blank.

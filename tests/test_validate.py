@@ -309,3 +309,26 @@ def test_text_is_trimmed_and_blank_is_missing_in_every_kind_of_column() -> None:
     assert checked.rejects.select("row", "column", "rule").rows() == [
         (3, "customer_name", "required")
     ]
+
+
+def test_an_excel_serial_is_a_date_only_in_a_workbook() -> None:
+    payments = pl.DataFrame(
+        {
+            "payment_id": ["P1", "P2"],
+            "case_id": ["C1", "C1"],
+            "client_id": ["E", "E"],
+            "paid_on": ["46349", "46349"],
+            "amount": ["10", "10"],
+            "_file": ["payments.XLSX", "payments.csv"],
+            "_row": [2, 2],
+            "_shape": [None, None],
+        },
+        schema_overrides={"_row": pl.Int64, "_shape": pl.Utf8},
+    ).with_columns(pl.col("_file").cast(pl.Categorical))
+    checked = validate({"payments": payments}, TONIGHT)
+    assert checked.frames["payments"].select("paid_on", "_file").rows() == [
+        (date(2026, 11, 23), "payments.XLSX")
+    ]
+    assert checked.rejects.select("file", "column", "rule", "value").rows() == [
+        ("payments.csv", "paid_on", "unreadable_date", "46349")
+    ]
