@@ -5,9 +5,9 @@
 
 Runs ``pipeline.ingest.ingest`` and ``pipeline.validate.validate`` in this process on the world's
 incoming folder, with a fresh temporary home (the archive is written there, as a night would),
-and prints ONE JSON line: the seconds of each stage, the peak resident memory after each
-(VmHWM from /proc, the kernel's own figure), the rows per kind that went on and the reject
-count by rule, and the machine's load before and after (2 cores shared: a load above ~1 means
+and prints ONE JSON line: the seconds of each stage (wall and CPU), the peak resident memory
+after each (VmHWM from /proc, the kernel's own figure), the rows per kind that went on and the
+reject count by rule, and the machine's load before and after (2 cores shared: a load above ~1 means
 other work shared the CPUs). ``--steps`` adds validate's seconds per kind.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -35,6 +36,12 @@ def _status_mb(field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _cpu() -> float:
+    """This process's CPU seconds (user + system): on a shared machine, beside the wall time."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -57,9 +64,10 @@ def main() -> None:
     line: dict[str, Any] = {"cases": args.cases, "rss_start_mb": round(_status_mb("VmRSS"))}
     home = Path(tempfile.mkdtemp(prefix="caseflow-bench-"))
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         received = ingest(world.incoming, home, world.business_date, {})
         line["ingest_s"] = round(time.perf_counter() - start, 2)
+        line["ingest_cpu_s"] = round(_cpu() - cpu, 2)
         line["ingest_peak_mb"] = round(_status_mb("VmHWM"))
         line["rows_read"] = {k: t.height for k, t in received.tables.items()}
         start = time.perf_counter()
@@ -72,8 +80,10 @@ def main() -> None:
                 per_kind[kind] = round(time.perf_counter() - t0, 2)
             line["validate_by_kind_s"] = per_kind
             start = time.perf_counter()
+        cpu = _cpu()
         checked = v.validate(received.tables, world.business_date)
         line["validate_s"] = round(time.perf_counter() - start, 2)
+        line["validate_cpu_s"] = round(_cpu() - cpu, 2)
         line["peak_mb"] = round(_status_mb("VmHWM"))
         line["rss_end_mb"] = round(_status_mb("VmRSS"))
         line["rows_good"] = {k: f.height for k, f in checked.frames.items()}
