@@ -446,10 +446,6 @@ def worklist_parts(worklists: pl.DataFrame, lang: str = "en") -> dict[str, xlsx.
     keys = worklists.get_column("collector_id")
     titles = headers(frame.columns, lang)
     template = Sheet("", frame.clear(), emphasis=EMPHASIS, hide_empty=True)
-    styles = [
-        xlsx.style_index(c.number, c.look)
-        for c in _sheet_columns(template, titles, [0.0] * frame.width, set())
-    ]
     names = frame.columns
     grouped = (
         frame.with_columns(keys.alias("_key"))
@@ -459,14 +455,18 @@ def worklist_parts(worklists: pl.DataFrame, lang: str = "en") -> dict[str, xlsx.
             *(pl.col(n).is_not_null().any().alias(f"_any_{n}") for n in names),
         )
     )
-    rows = xlsx.rows_by(frame, styles, keys)
+    shown = _sheet_columns(template, titles, [0.0] * frame.width, set())
+    rows = xlsx.rows_by(frame, [xlsx.style_index(c.number, c.look) for c in shown], keys)
     parts: dict[str, xlsx.SheetXml] = {}
     for found in grouped.iter_rows(named=True):
         cid = str(found["_key"])
         tops = [found[f"_top_{n}"] for n in names]
-        empty = {n for n in names if not found[f"_any_{n}"]}
-        columns = _sheet_columns(template, titles, _widths(frame.schema, tops, titles), empty)
-        parts[cid] = xlsx.sheet_xml(xlsx.SheetSpec(frame.clear(), columns), rows=rows[cid])
+        widths = _widths(frame.schema, tops, titles)
+        columns = [
+            xlsx.ColumnSpec(c.title, c.number, c.look, w, not found[f"_any_{n}"])
+            for c, w, n in zip(shown, widths, names, strict=True)
+        ]
+        parts[cid] = xlsx.sheet_xml(xlsx.SheetSpec(template.frame, columns), rows=rows[cid])
     return parts
 
 
