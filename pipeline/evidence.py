@@ -15,7 +15,8 @@ the notes of the window, not the whole history), each shown in the report with i
 - contact rhythm (item 6): the payment rate per contact by the days since the case's previous
   contact, per stratum; the suggested rhythm of a stratum is the gap with the best rate per
   contact among gaps with at least ``evidence_min_contacts`` contacts (a contact is a unit of a
-  collector's capacity). Used only when ``use_estimated_rhythm`` is on.
+  collector's capacity), and slower than daily only when it beats daily work by more than two
+  standard errors. Used only when ``use_estimated_rhythm`` is on.
 - champion against challenger (item 8): what was paid over the cycle on each group's debtors.
 
 And per case, the recent history the strategy needs: cn-2026's "unreachable" and the last day
@@ -25,6 +26,7 @@ tonight's book, the last complaint and a do-not-contact flag (``debtors``: about
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -47,6 +49,9 @@ GAP_DAYS = {"1": 1, "2": 2, "3": 3, "4-7": 4, "8+": 8}
 # notes of each sampled case): the estimates stay unbiased, their n smaller, the night bounded
 # (10M notes in the window take ~10 s on a busy 2-core machine; 2M about 2 s).
 SAMPLE_NOTES = 2_000_000
+# A slower contact rhythm is suggested only when its payment rate per contact beats daily work by
+# more than this many standard errors (observational data: noise and confounding both).
+RHYTHM_Z = 2.0
 RECENCY_SCHEMA: dict[str, Any] = {
     "client_id": pl.Utf8,
     "case_id": pl.Utf8,
@@ -178,18 +183,32 @@ def rhythm_cells(cells: pl.DataFrame) -> tuple[RhythmCell, ...]:
     return tuple(RhythmCell(**row) for row in table.iter_rows(named=True))
 
 
+def _beats(best: RhythmCell, daily: RhythmCell) -> bool:
+    """``best`` pays more per contact than working the debtor daily by more than noise: the
+    difference of the two rates above ``RHYTHM_Z`` standard errors."""
+    p1, p2 = best.paid / best.contacts, daily.paid / daily.contacts
+    se = math.sqrt(p1 * (1 - p1) / best.contacts + p2 * (1 - p2) / daily.contacts)
+    return p1 - p2 > RHYTHM_Z * se
+
+
 def suggested_rhythm(cells: tuple[RhythmCell, ...], min_contacts: int) -> dict[str, int]:
     """Per stratum, the gap (in days) with the best payment rate per contact, among the gaps
-    with enough contacts to say; a stratum with fewer than two such gaps has no suggestion."""
+    with enough contacts to say; a stratum with fewer than two such gaps has no suggestion.
+    A slower rhythm than daily is suggested only when it beats daily work by more than noise
+    (``_beats``); otherwise the suggestion is every day."""
     suggestion: dict[str, int] = {}
     for stratum in STRATA:
         rated = [
-            (c.paid / c.contacts, -GAP_DAYS[c.gap], c.gap)
+            c
             for c in cells
             if c.stratum == stratum and c.contacts >= min_contacts and c.gap in GAP_DAYS
         ]
-        if len(rated) >= 2:
-            suggestion[stratum] = GAP_DAYS[max(rated)[2]]
+        if len(rated) < 2:
+            continue
+        best = max(rated, key=lambda c: (c.paid / c.contacts, -GAP_DAYS[c.gap]))
+        daily = next((c for c in rated if c.gap == "1"), None)
+        slower = daily is None or best is daily or _beats(best, daily)
+        suggestion[stratum] = GAP_DAYS[best.gap] if slower else 1
     return suggestion
 
 

@@ -1305,7 +1305,7 @@ def _rhythm_table(cells: Sequence[dict[str, Any]], suggested: dict[str, Any]) ->
         for s in strata
     )
     return _table(
-        ("stage then", *(f"{g} days since the last contact" for g in gaps), "best rate"),
+        ("stage then", *(f"{g} days since the last contact" for g in gaps), "suggested"),
         rows,
         set(),
     )
@@ -1360,7 +1360,8 @@ def _strategy_section(d: ReportData) -> str:
         '<p class="muted">Contact rhythm: the payment rate per contact by the days since the '
         "case's previous contact. A contact is a unit of a collector's day, so the best rate "
         "per contact (among gaps with at least evidence_min_contacts contacts) is the suggested "
-        "rhythm; the policy's rhythm_days per stage is used unless use_estimated_rhythm is on. "
+        "rhythm, slower than daily only when it beats daily work by more than two standard "
+        "errors; the policy's rhythm_days per stage is used unless use_estimated_rhythm is on. "
         "Cases worked often are the ones that do not answer, so short gaps look worse than "
         "they are.</p>",
         _rhythm_table(list(s.get("rhythm") or []), dict(s.get("suggested_rhythm") or {})),

@@ -190,6 +190,14 @@ def test_the_suggested_rhythm_is_the_best_rate_per_contact_with_enough_evidence(
     assert suggested_rhythm(cells, min_contacts=200) == {"M2-M3": 3}
 
 
+def test_a_slower_rhythm_is_suggested_only_when_it_beats_daily_work_beyond_noise() -> None:
+    # the samples' M2-M3: 13.5% daily against 14.0% every third day: within noise
+    noisy = (RhythmCell("M2-M3", "1", 8005, 1082), RhythmCell("M2-M3", "3", 3626, 506))
+    assert suggested_rhythm(noisy, min_contacts=200) == {"M2-M3": 1}
+    clear = (RhythmCell("M2-M3", "1", 8005, 1082), RhythmCell("M2-M3", "3", 3626, 620))
+    assert suggested_rhythm(clear, min_contacts=200) == {"M2-M3": 3}
+
+
 def test_the_estimated_rhythm_is_used_only_when_switched_on(history: History) -> None:
     policy = replace(Policy(), evidence_min_contacts=1)
     for n in range(6):
