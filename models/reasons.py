@@ -30,6 +30,7 @@ import numpy.typing as npt
 import polars as pl
 
 from models.features import DAYS_CAP, FEATURE_NAMES
+from models.trees import TreeProbability
 
 if TYPE_CHECKING:  # scikit-learn: imported by whoever loaded the model, not by this module
     from models.learner import CalibratedClassifier
@@ -186,25 +187,13 @@ class Explainer:
     def _explain_chunk(
         self, probability: Scorer, x: Matrix, p: Probabilities, top: int
     ) -> tuple[npt.NDArray[np.int32], Matrix]:
-        m, width = x.shape
+        m = x.shape[0]
         screen = self.standing_out(x)
         k = min(CANDIDATES, len(self.factors))
         candidates = _largest(screen.copy(), k)  # k x m
         ranked = np.take_along_axis(screen, candidates.astype(np.intp), axis=0)
         candidates = np.where(ranked > 0, candidates, -1)
-        # columns-major (width x slots x cases), so the stacked matrix below is column-major
-        # like ``x``: each column is one contiguous run for the estimator's preprocessing
-        reset = np.empty((width, k, m))
-        reset[:] = x.T[:, None, :]
-        reference = np.asarray(self.reference)
-        for slot in range(k):
-            for f in np.unique(candidates[slot]):
-                if f < 0:
-                    continue
-                rows = candidates[slot] == f
-                for j in self.factors[int(f)][1]:
-                    reset[j, slot, rows] = reference[j]
-        p_reset = probability(reset.reshape(width, k * m).T).reshape(k, m)
+        p_reset = self._reset_scores(probability, x, candidates)
         effect = np.where(candidates >= 0, p[None, :] - p_reset, 0.0)
         effect = np.where(np.abs(effect) > MIN_EFFECT, effect, 0.0)
         order = np.argsort(-np.abs(effect), axis=0, kind="stable")[:top]
@@ -215,6 +204,30 @@ class Explainer:
             picked = np.vstack([picked, np.full((top - k, m), -1, dtype=np.int32)])
             picked_effect = np.vstack([picked_effect, np.zeros((top - k, m))])
         return picked, picked_effect
+
+    def _reset_scores(
+        self, probability: Scorer, x: Matrix, candidates: npt.NDArray[np.int32]
+    ) -> Probabilities:
+        """P(repaid) of each case (columns) with its slot's candidate factor (rows) reset."""
+        reference = np.asarray(self.reference)
+        if isinstance(probability, TreeProbability):  # the trees walked once for every slot
+            factors = tuple(cols for _, cols in self.factors)
+            return probability.with_resets(x, candidates, factors, reference)
+        m, width = x.shape
+        k = candidates.shape[0]
+        # columns-major (width x slots x cases), so the stacked matrix below is column-major
+        # like ``x``: each column is one contiguous run for the estimator's preprocessing
+        reset = np.empty((width, k, m))
+        reset[:] = x.T[:, None, :]
+        for slot in range(k):
+            for f in np.unique(candidates[slot]):
+                if f < 0:
+                    continue
+                rows = candidates[slot] == f
+                for j in self.factors[int(f)][1]:
+                    reset[j, slot, rows] = reference[j]
+        result: Probabilities = probability(reset.reshape(width, k * m).T).reshape(k, m)
+        return result
 
     def reasons(
         self,

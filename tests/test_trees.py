@@ -81,3 +81,31 @@ def test_a_multiclass_model_is_left_to_scikit_learn() -> None:
     three = np.where(np.nan_to_num(x[:, 0]) > 30, 2, y)
     model = HistGradientBoostingClassifier(max_iter=3, random_state=1).fit(x[:, :5], three)
     assert compile_trees(model) is None
+
+
+@pytest.mark.parametrize("leaves", [7, 31], ids=["8-bit masks", "wider masks"])
+def test_scores_with_a_factor_reset_equal_the_reset_rows_scores_to_the_bit(leaves: int) -> None:
+    """``decision_with_resets`` (the reasons' re-scoring) gives what ``decision`` gives for the
+    rows with each slot's factor set to its reference value: NaN and category references too."""
+    x, y = _data(seed=11)
+    model = HistGradientBoostingClassifier(
+        max_iter=20,
+        max_leaf_nodes=leaves,
+        min_samples_leaf=20,
+        categorical_features=[False] * 5 + [True],
+        random_state=1,
+    ).fit(x, y)
+    compiled = compile_trees(model)
+    assert compiled is not None
+    factors = ((0, 1), (2,), (3,), (5,))  # column 4 is in no factor
+    reference = np.array([12.0, np.nan, 30.0, 1.0, 5.0, 2.0])
+    rng = np.random.default_rng(2)
+    rows = _unseen(x)
+    resets = rng.integers(-1, len(factors), size=(3, rows.shape[0])).astype(np.int32)
+    found = compiled.decision_with_resets(rows, resets, factors, reference)
+    for slot in range(resets.shape[0]):
+        reset = rows.copy(order="F")
+        for f, columns in enumerate(factors):
+            for j in columns:
+                reset[resets[slot] == f, j] = reference[j]
+        assert np.array_equal(found[slot], compiled.decision(reset))
