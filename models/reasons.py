@@ -266,29 +266,26 @@ def phrase(
     ``phrases`` holds one expression per factor over the factor's columns (by name)."""
     top, n = explanation.factors.shape
     sign = pl.when(pl.col("effect") > 0).then(pl.lit(" (+)")).otherwise(pl.lit(" (-)"))
-    parts = [
-        pl.DataFrame(
-            {"pos": np.arange(n * top, dtype=np.int64), "text": None},
-            schema={"pos": pl.Int64, "text": pl.Utf8},
-        ).filter(pl.Series(explanation.factors.reshape(-1) < 0))
-    ]
-    for slot in range(top):
-        picked = explanation.factors[slot]
-        for f in np.unique(picked[picked >= 0]):
-            rows = np.flatnonzero(picked == f)
-            name, cols = explainer.factors[int(f)]
-            values = {explainer.columns[j]: x[rows, j] for j in cols}
-            group = pl.DataFrame(
-                {
-                    "pos": rows.astype(np.int64) + slot * n,
-                    "effect": explanation.effects[slot, rows],
-                    **values,
-                }
-            )
-            text = pl.concat_str(phrases[name], sign).alias("text")
-            parts.append(group.select("pos", text))
-    texts = pl.concat(parts).sort("pos").get_column("text")
-    slots = pl.DataFrame({f"s{k}": texts.slice(k * n, n) for k in range(top)})
+    picked = explanation.factors.reshape(-1)  # position slot * n + case
+    effects = explanation.effects.reshape(-1)
+    texts, positions = [], []
+    for f in np.unique(picked[picked >= 0]):  # one frame per factor, all slots together
+        at = np.flatnonzero(picked == f)
+        rows = at % n
+        name, cols = explainer.factors[int(f)]
+        values = {explainer.columns[j]: x[rows, j] for j in cols}
+        group = pl.DataFrame({"effect": effects[at], **values})
+        texts.append(group.select(pl.concat_str(phrases[name], sign).alias("text")).to_series())
+        positions.append(at)
+    # each position's text put in place with one gather (a position without a factor: null),
+    # rather than sorting every text by position
+    empty = pl.Series("text", [None], dtype=pl.Utf8)
+    found = pl.concat([*texts, empty])
+    where = np.full(top * n, found.len() - 1, dtype=np.int64)
+    if positions:
+        where[np.concatenate(positions)] = np.arange(found.len() - 1)
+    placed = found.gather(where)
+    slots = pl.DataFrame({f"s{k}": placed.slice(k * n, n) for k in range(top)})
     joined = slots.select(
         pl.concat_str([f"s{k}" for k in range(top)], separator="; ", ignore_nulls=True)
     )
