@@ -123,9 +123,14 @@ def _model_scores(
         loaded.explainer.reasons(model, x, probability, scorer),
     )
     # like with like: the training rows are cases active on their night
-    active = rows.get_column("status").eq("active").fill_null(False).to_numpy()
+    active = np.flatnonzero(rows.get_column("status").eq("active").fill_null(False).to_numpy())
+    # only the watched columns of the active rows are copied (not the whole matrix)
+    watched = [j for j, name in enumerate(model.encoder.columns) if name in loaded.drift]
     drift = drift_module.night_psi(
-        loaded.drift, x[active], model.encoder.columns, probability[active]
+        loaded.drift,
+        x[np.ix_(active, watched)],
+        [model.encoder.columns[j] for j in watched],
+        probability[active],
     )
     return frame, drift
 
