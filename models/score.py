@@ -125,7 +125,9 @@ def _model_scores(
     # like with like: the training rows are cases active on their night
     active = np.flatnonzero(rows.get_column("status").eq("active").fill_null(False).to_numpy())
     # only the watched columns of the active rows are copied (not the whole matrix)
-    watched = [j for j, name in enumerate(model.encoder.columns) if name in loaded.drift]
+    watched = np.asarray(
+        [j for j, name in enumerate(model.encoder.columns) if name in loaded.drift], dtype=np.intp
+    )
     drift = drift_module.night_psi(
         loaded.drift,
         x[np.ix_(active, watched)],
