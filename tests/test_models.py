@@ -529,6 +529,28 @@ def test_top_factors_are_the_largest_contributions_in_a_stable_order() -> None:
     assert (reasons_module._largest(magnitude.copy(), 3) == expected).all()
 
 
+def test_the_screen_is_the_weighted_distance_summed_per_factor() -> None:
+    """``standing_out`` column by column gives the whole-matrix formula, to the bit: a missing
+    value against a known reference counts 1, missing against a missing reference 0."""
+    rng = np.random.default_rng(3)
+    x = np.asfortranarray(rng.gamma(2.0, 20.0, size=(500, 4)))
+    x[rng.random(x.shape) < 0.2] = np.nan
+    explainer = reasons_module.Explainer(
+        columns=("a", "b", "c", "d"),
+        reference=(10.0, float("nan"), 3.0, 0.5),
+        scale=(2.0, 1.0, 4.0, 1.0),
+        weight=(0.3, 0.1, 0.2, 0.05),
+        factors=(("ab", (0, 1)), ("c", (2,)), ("dc", (3, 2))),
+    )
+    reference = np.asarray(explainer.reference)
+    distance = np.abs(x.T - reference[:, None])
+    distance = np.where(np.isnan(x.T) != np.isnan(reference)[:, None], 1.0, distance)
+    distance = np.nan_to_num(distance, nan=0.0)
+    distance *= (np.asarray(explainer.weight) / np.asarray(explainer.scale))[:, None]
+    expected = np.stack([distance[list(cols)].sum(axis=0) for _, cols in explainer.factors])
+    assert np.array_equal(explainer.standing_out(x), expected)
+
+
 # ---- the card: what an analyst reads ----------------------------------------------------
 
 
