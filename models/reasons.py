@@ -265,7 +265,6 @@ def phrase(
 
     ``phrases`` holds one expression per factor over the factor's columns (by name)."""
     top, n = explanation.factors.shape
-    sign = pl.when(pl.col("effect") > 0).then(pl.lit(" (+)")).otherwise(pl.lit(" (-)"))
     picked = explanation.factors.reshape(-1)  # position slot * n + case
     effects = explanation.effects.reshape(-1)
     texts, positions = [], []
@@ -274,8 +273,8 @@ def phrase(
         rows = at % n
         name, cols = explainer.factors[int(f)]
         values = {explainer.columns[j]: x[rows, j] for j in cols}
-        group = pl.DataFrame({"effect": effects[at], **values})
-        texts.append(group.select(pl.concat_str(phrases[name], sign).alias("text")).to_series())
+        group = pl.DataFrame({RAISES: effects[at] > 0, **values})
+        texts.append(_worded(group, phrases[name]))
         positions.append(at)
     # each position's text put in place with one gather (a position without a factor: null),
     # rather than sorting every text by position
@@ -290,6 +289,28 @@ def phrase(
         pl.concat_str([f"s{k}" for k in range(top)], separator="; ", ignore_nulls=True)
     )
     return joined.to_series().fill_null("").alias("reasons")
+
+
+RAISES = "_raises"  # the phrase's sign: the factor raises this case's score
+
+
+def _worded(group: pl.DataFrame, words: pl.Expr) -> pl.Series:
+    """``words`` and the sign for each row of ``group`` (the factor's columns and RAISES).
+
+    A phrase is a function of these values alone, and the same few values recur (a handful
+    of promise counts, a few hundred days overdue): each distinct row is worded once and the
+    words joined back, unless most rows are distinct (amounts), where wording all is cheaper.
+    ``unique`` and the join treat 0.0 and -0.0 (and every NaN) alike; so do the phrases."""
+    sign = pl.when(pl.col(RAISES)).then(pl.lit(" (+)")).otherwise(pl.lit(" (-)"))
+    text = pl.concat_str(words, sign).alias("text")
+    distinct = group.unique()
+    if 2 * distinct.height > group.height:
+        return group.select(text).to_series()
+    worded = distinct.with_columns(text)
+    joined = group.join(
+        worded, on=group.columns, how="left", nulls_equal=True, maintain_order="left"
+    )
+    return joined.get_column("text")
 
 
 def _largest(magnitude: Matrix, top: int) -> npt.NDArray[np.int32]:

@@ -529,6 +529,29 @@ def test_top_factors_are_the_largest_contributions_in_a_stable_order() -> None:
     assert (reasons_module._largest(magnitude.copy(), 3) == expected).all()
 
 
+def test_phrases_worded_once_per_distinct_value_are_those_worded_row_by_row() -> None:
+    """The reasons word each distinct value once and join the words back: the same text for
+    every row as wording each row, with 0.0 and -0.0 and the sign of the effect kept apart."""
+    rng = np.random.default_rng(5)
+    made = rng.integers(0, 4, 3000).astype(np.float64)
+    kept = np.minimum(made, rng.integers(0, 3, 3000)).astype(np.float64)
+    due = np.where(rng.random(3000) < 0.5, -0.0, 0.0)
+    group = pl.DataFrame(
+        {
+            reasons_module.RAISES: rng.random(3000) < 0.5,
+            "promises_made": made,
+            "promises_kept": kept,
+            "promises_broken": made - kept,
+            "promises_open": due,
+        }
+    )
+    words = reasons_module.PHRASES["promises"]
+    sign = pl.when(pl.col(reasons_module.RAISES)).then(pl.lit(" (+)")).otherwise(pl.lit(" (-)"))
+    expected = group.select(pl.concat_str(words, sign)).to_series()
+    found = reasons_module._worded(group, words)
+    assert found.to_list() == expected.to_list()
+
+
 def test_the_screen_is_the_weighted_distance_summed_per_factor() -> None:
     """``standing_out`` column by column gives the whole-matrix formula, to the bit: a missing
     value against a known reference counts 1, missing against a missing reference 0."""
