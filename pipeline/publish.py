@@ -31,7 +31,8 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -717,40 +718,78 @@ def _hashed_stem(cid: str) -> str:
 # --- writing into the staging folder -----------------------------------------------------------
 
 
+# Files waiting for the writer thread may hold this much before ``put`` waits for it (a
+# 10M-case night's holds and changes are gigabytes of CSV: never all queued at once).
+_PENDING_BYTES = 256 * 2**20
+
+
+def _write_file(path: Path, data: bytes) -> dict[str, Any]:
+    """Create ``path`` (never over an existing file), write and fsync it; its manifest entry.
+
+    Run on the staging's writer thread: write, fsync and SHA-256 release the GIL, so the disk
+    and the hash work while the main thread builds the next file.
+    """
+    with path.open("xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
 @dataclass
 class _Staging:
-    """The hidden folder being filled, and what has been written into it so far."""
+    """The hidden folder being filled, and what has been written into it so far.
+
+    Files are written, fsynced and hashed on one writer thread, in the order given, while the
+    next ones are built; ``sync`` waits for all of them (and raises the first error) before
+    the folders are synced, and the manifest is written only after it returns. ``close``
+    (always called) waits for the thread, so nothing writes into a folder being removed.
+    """
 
     root: Path
     written: dict[str, dict[str, Any]]
+    _writer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="caseflow-publish")
+    )
+    _pending: list[tuple[str, int | None, int, Future[dict[str, Any]]]] = field(
+        default_factory=list
+    )
 
     def put(self, relative: str, data: bytes, rows: int | None, *, sync: bool = False) -> None:
+        """Queue ``data`` for ``relative``; with ``sync``, write it now, after every file queued
+        before it (the manifest)."""
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("xb") as handle:
-            handle.write(data)
-            if sync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        if rows is not None:
-            entry["rows"] = rows
-        self.written[relative] = entry
+        self._pending.append(
+            (relative, rows, len(data), self._writer.submit(_write_file, path, data))
+        )
+        if sync:
+            self._settle(0)
+        else:
+            self._settle(_PENDING_BYTES)
+
+    def _settle(self, allowed: int) -> None:
+        """Wait for the oldest queued files until at most ``allowed`` bytes are waiting; each
+        finished file's entry recorded in order (an error of the writer raised here)."""
+        waiting = sum(size for _, _, size, _ in self._pending)
+        while self._pending and (waiting > allowed or self._pending[0][3].done()):
+            relative, rows, size, future = self._pending.pop(0)
+            entry = future.result()
+            if rows is not None:
+                entry["rows"] = rows
+            self.written[relative] = entry
+            waiting -= size
 
     def sync(self) -> None:
-        """fsync every file written so far, then their folders.
-
-        One pass at the end rather than one per write lets the kernel write files back while
-        the next ones are built; the manifest is written only after this returns.
-        """
-        for relative in self.written:
-            fd = os.open(self.root / relative, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Every file written so far on disk (each fsynced by the writer), then their folders."""
+        self._settle(0)
         for folder in sorted({(self.root / r).parent for r in self.written}, reverse=True):
             _fsync_dir(folder)
+
+    def close(self) -> None:
+        """Wait for the writer thread and stop it (after an error too: files not yet started
+        are dropped, the one being written is finished)."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
 
     def put_files(self, files: Iterable[TableFile]) -> None:
         for relative, data, rows in files:
@@ -932,7 +971,11 @@ def stage(out_dir: Path, outputs: NightOutputs) -> None:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         _tidy_leftovers(out_dir)
         staging.mkdir()
-        _fill(_Staging(staging, {}), outputs)
+        filling = _Staging(staging, {})
+        try:
+            _fill(filling, outputs)
+        finally:
+            filling.close()
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise CaseflowError(_explain(exc, out_dir)) from exc
