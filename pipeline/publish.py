@@ -292,9 +292,14 @@ def prepare_worklists(worklists: pl.DataFrame) -> pl.DataFrame:
 def csv_bytes(frame: pl.DataFrame, lang: str = "en") -> bytes:
     """UTF-8 with BOM (Excel in a Chinese locale then opens it right), one header row."""
     buffer = io.BytesIO()
-    named = frame.rename(dict(zip(frame.columns, headers(frame.columns, lang), strict=True)))
-    named.write_csv(buffer, include_bom=True, date_format="%Y-%m-%d")
+    write_csv(frame, buffer, lang)
     return buffer.getvalue()
+
+
+def write_csv(frame: pl.DataFrame, target: Path | io.BytesIO, lang: str = "en") -> None:
+    """``frame`` as ``csv_bytes`` has it, into a file (written by polars itself) or a buffer."""
+    named = frame.rename(dict(zip(frame.columns, headers(frame.columns, lang), strict=True)))
+    named.write_csv(target, include_bom=True, date_format="%Y-%m-%d")
 
 
 def _display_width(text: str) -> int:
@@ -723,6 +728,14 @@ def _hashed_stem(cid: str) -> str:
 _PENDING_BYTES = 256 * 2**20
 
 
+def _sync_file(path: Path) -> dict[str, Any]:
+    """fsync a file already written (by polars) and hash it as it is on disk; its entry."""
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        return {"sha256": digest, "bytes": handle.tell()}
+
+
 def _write_file(path: Path, data: bytes) -> dict[str, Any]:
     """Create ``path`` (never over an existing file), write and fsync it; its manifest entry.
 
@@ -796,7 +809,15 @@ class _Staging:
             self.put(relative, data, rows)
 
     def put_csv(self, stem: str, frame: pl.DataFrame, lang: str) -> None:
-        self.put(f"{stem}.csv", csv_bytes(frame, lang), frame.height)
+        """A table written into its file by polars (no copy of its text in Python: the holds
+        and changes of a 10M-case night are gigabytes), then synced and hashed by the writer."""
+        relative = f"{stem}.csv"
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("xb").close()  # as ``put``: never over a file already there
+        write_csv(frame, path, lang)
+        self._pending.append((relative, frame.height, 0, self._writer.submit(_sync_file, path)))
+        self._settle(_PENDING_BYTES)
 
 
 def _write_tables(staging: _Staging, outputs: NightOutputs) -> None:
