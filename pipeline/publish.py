@@ -567,14 +567,15 @@ def worklist_files(
     Files are yielded one by one, so a night of a million cases is never all in memory twice.
     """
     day = business_date.isoformat()
-    parts = worklists.partition_by("collector_id", as_dict=True, maintain_order=False)
+    # one sort, then the collectors' rows cut out of it (a case is worked once: (client_id,
+    # case_id) is unique, so each collector's rows are in the order a sort of them alone gives)
+    ordered = worklists.sort("collector_id", "rank", "client_id", "case_id", nulls_last=True)
+    parts = ordered.partition_by("collector_id", as_dict=True, maintain_order=True)
     by_collector = {str(key[0]): part for key, part in parts.items()}
     stems = worklist_stems(by_collector)
-    sorted_rows = {
-        cid: by_collector[cid].sort("rank", "client_id", "case_id", nulls_last=True)
-        for cid in sorted(stems)
-    }
+    sorted_rows = {cid: by_collector[cid] for cid in sorted(stems)}
     labels = {cid: _label_of(cid, rows) for cid, rows in sorted_rows.items()}
+    csvs = _csv_pieces(sorted_rows, lang) if "csv" in formats else {}
     # Each worklist's sheet is made once, with the others, and goes into its team's workbook
     # as it is.
     made_parts = (
@@ -585,7 +586,7 @@ def worklist_files(
     made: dict[str, Sheet] = {}
     for cid, rows in sorted_rows.items():
         if "csv" in formats:
-            yield f"worklists/{stems[cid]}.csv", csv_bytes(rows, lang), rows.height
+            yield f"worklists/{stems[cid]}.csv", csvs.pop(cid), rows.height
         if "xlsx" in formats:
             made[cid] = replace(_worklist_sheet(rows, labels[cid]), part=made_parts[cid])
             data = workbook_bytes(
@@ -614,6 +615,29 @@ def worklist_files(
             lang=lang,
         )
         yield f"teams/{team_stems[team]}.xlsx", data, team_rows.height
+
+
+def _csv_pieces(frames: Mapping[str, pl.DataFrame], lang: str) -> dict[str, bytes]:
+    """``csv_bytes`` of each frame (all of one schema), from one CSV of them all cut at its
+    lines: polars' cost per call, not the rows, is most of a worklist's CSV, and a night has
+    thousands. A row is one line unless a text holds a line break (it is then quoted over
+    several), so then each frame is written alone."""
+    if not frames:
+        return {}
+    every = pl.concat(list(frames.values()))
+    text = [name for name, dtype in every.schema.items() if dtype == pl.Utf8]
+    if text and every.select(pl.any_horizontal(pl.col(text).str.contains(r"[\r\n]").any())).item():
+        return {key: csv_bytes(frame, lang) for key, frame in frames.items()}
+    header = csv_bytes(every.clear(), lang)
+    body = every.write_csv(include_header=False, date_format="%Y-%m-%d").encode("utf-8")
+    lines = body.split(b"\n")
+    pieces: dict[str, bytes] = {}
+    start = 0
+    for key, frame in frames.items():
+        end = start + frame.height
+        pieces[key] = header + b"".join(line + b"\n" for line in lines[start:end])
+        start = end
+    return pieces
 
 
 def visit_frame(worklists: pl.DataFrame) -> pl.DataFrame:
