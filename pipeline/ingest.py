@@ -24,6 +24,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -669,6 +670,13 @@ def _night_files(input_dir: Path) -> list[Path]:
     )
 
 
+# Files read at once: a file's decoding (pyarrow, polars, zlib) mostly lets go of the GIL, so a
+# second file is read on the other core; more would only hold more files in memory.
+READERS = 2
+
+Read = tuple[str, pl.DataFrame, str | None]
+
+
 def ingest(
     input_dir: Path,
     home: Path,
@@ -676,44 +684,73 @@ def ingest(
     known: Mapping[str, str] | Iterable[str],
 ) -> IngestResult:
     """Archive and read every file of ``input_dir``; ``known`` holds SHA-256s received before
-    (a mapping says when and as what, for the message: ``"2026-11-16 as cases.csv"``)."""
+    (a mapping says when and as what, for the message: ``"2026-11-16 as cases.csv"``).
+
+    Each file is archived before it is read (on the main thread, in name order); the reading is
+    done by ``READERS`` threads, and the results are taken in name order, as one by one."""
     earlier = dict(known) if isinstance(known, Mapping) else {}
     seen = set(known)
     tonight: dict[str, str] = {}
-    files: list[ReceivedFile] = []
-    parts: dict[str, list[pl.DataFrame]] = {}
-    for path in _night_files(input_dir):
-        try:
-            data = path.read_bytes()
-        except OSError as exc:  # unreadable now (permissions, still being written): not kept
-            why = f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
-            files.append(ReceivedFile(path.name, "", None, "refused", 0, "", why))
-            continue
-        digest = sha256_of(data)
-        if digest in seen:
-            if digest in tonight:
-                why = f"the same bytes as {tonight[digest]}, read tonight: skipped"
-            else:
-                why = f"received before{f' on {earlier[digest]}' if digest in earlier else ''}"
-                why += ": skipped"
-            files.append(ReceivedFile(path.name, digest, None, "duplicate", 0, "", why))
-            continue
-        seen.add(digest)
-        tonight[digest] = path.name
-        stored = str(archive(data, path.name, digest, home, business_date))
-        try:
-            kind, frame, encoding = read_file(data, path.name, compact=True)
-        except InputFileError as exc:
-            files.append(
-                ReceivedFile(path.name, digest, None, "refused", 0, stored, str(exc), None)
-            )
-            continue
-        parts.setdefault(kind, []).append(frame)
-        files.append(
-            ReceivedFile(path.name, digest, kind, "read", frame.height, stored, None, encoding)
-        )
+    # per file in name order: what became of it, or its reading under way
+    slots: list[ReceivedFile | tuple[str, str, str, Future[Read]]] = []
+    with ThreadPoolExecutor(READERS, thread_name_prefix="caseflow-ingest") as readers:
+        for path in _night_files(input_dir):
+            _wait_for_readers(slots, READERS)  # at most READERS files' bytes held at once
+            try:
+                data = path.read_bytes()
+            except OSError as exc:  # unreadable now (permissions, still being written): not kept
+                why = f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
+                slots.append(ReceivedFile(path.name, "", None, "refused", 0, "", why))
+                continue
+            digest = sha256_of(data)
+            if digest in seen:
+                if digest in tonight:
+                    why = f"the same bytes as {tonight[digest]}, read tonight: skipped"
+                else:
+                    why = f"received before{f' on {earlier[digest]}' if digest in earlier else ''}"
+                    why += ": skipped"
+                slots.append(ReceivedFile(path.name, digest, None, "duplicate", 0, "", why))
+                continue
+            seen.add(digest)
+            tonight[digest] = path.name
+            stored = str(archive(data, path.name, digest, home, business_date))
+            reading = readers.submit(read_file, data, path.name, compact=True)
+            del data  # the reader holds it until the file is read
+            slots.append((path.name, digest, stored, reading))
+        files, parts = _collect(slots)
     tables = RawTables((kind, _concat_files(frames)) for kind, frames in parts.items())
     return IngestResult(files=files, tables=tables)
+
+
+def _wait_for_readers(
+    slots: Sequence[ReceivedFile | tuple[str, str, str, Future[Read]]], at_most: int
+) -> None:
+    """Wait until fewer than ``at_most`` files are being read."""
+    running = [s[3] for s in slots if isinstance(s, tuple) and not s[3].done()]
+    if len(running) >= at_most:
+        wait(running, return_when=FIRST_COMPLETED)
+
+
+def _collect(
+    slots: Sequence[ReceivedFile | tuple[str, str, str, Future[Read]]],
+) -> tuple[list[ReceivedFile], dict[str, list[pl.DataFrame]]]:
+    """The files' records and each kind's frames, in name order; a reading's InputFileError
+    makes its file refused, any other error is raised as it would be reading one by one."""
+    files: list[ReceivedFile] = []
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for slot in slots:
+        if isinstance(slot, ReceivedFile):
+            files.append(slot)
+            continue
+        name, digest, stored, reading = slot
+        try:
+            kind, frame, encoding = reading.result()
+        except InputFileError as exc:
+            files.append(ReceivedFile(name, digest, None, "refused", 0, stored, str(exc), None))
+            continue
+        parts.setdefault(kind, []).append(frame)
+        files.append(ReceivedFile(name, digest, kind, "read", frame.height, stored, None, encoding))
+    return files, parts
 
 
 def _concat_files(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -31,7 +31,8 @@ import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -291,9 +292,14 @@ def prepare_worklists(worklists: pl.DataFrame) -> pl.DataFrame:
 def csv_bytes(frame: pl.DataFrame, lang: str = "en") -> bytes:
     """UTF-8 with BOM (Excel in a Chinese locale then opens it right), one header row."""
     buffer = io.BytesIO()
-    named = frame.rename(dict(zip(frame.columns, headers(frame.columns, lang), strict=True)))
-    named.write_csv(buffer, include_bom=True, date_format="%Y-%m-%d")
+    write_csv(frame, buffer, lang)
     return buffer.getvalue()
+
+
+def write_csv(frame: pl.DataFrame, target: Path | io.BytesIO, lang: str = "en") -> None:
+    """``frame`` as ``csv_bytes`` has it, into a file (written by polars itself) or a buffer."""
+    named = frame.rename(dict(zip(frame.columns, headers(frame.columns, lang), strict=True)))
+    named.write_csv(target, include_bom=True, date_format="%Y-%m-%d")
 
 
 def _display_width(text: str) -> int:
@@ -561,14 +567,15 @@ def worklist_files(
     Files are yielded one by one, so a night of a million cases is never all in memory twice.
     """
     day = business_date.isoformat()
-    parts = worklists.partition_by("collector_id", as_dict=True, maintain_order=False)
+    # one sort, then the collectors' rows cut out of it (a case is worked once: (client_id,
+    # case_id) is unique, so each collector's rows are in the order a sort of them alone gives)
+    ordered = worklists.sort("collector_id", "rank", "client_id", "case_id", nulls_last=True)
+    parts = ordered.partition_by("collector_id", as_dict=True, maintain_order=True)
     by_collector = {str(key[0]): part for key, part in parts.items()}
     stems = worklist_stems(by_collector)
-    sorted_rows = {
-        cid: by_collector[cid].sort("rank", "client_id", "case_id", nulls_last=True)
-        for cid in sorted(stems)
-    }
+    sorted_rows = {cid: by_collector[cid] for cid in sorted(stems)}
     labels = {cid: _label_of(cid, rows) for cid, rows in sorted_rows.items()}
+    csvs = _csv_pieces(sorted_rows, lang) if "csv" in formats else {}
     # Each worklist's sheet is made once, with the others, and goes into its team's workbook
     # as it is.
     made_parts = (
@@ -579,7 +586,7 @@ def worklist_files(
     made: dict[str, Sheet] = {}
     for cid, rows in sorted_rows.items():
         if "csv" in formats:
-            yield f"worklists/{stems[cid]}.csv", csv_bytes(rows, lang), rows.height
+            yield f"worklists/{stems[cid]}.csv", csvs.pop(cid), rows.height
         if "xlsx" in formats:
             made[cid] = replace(_worklist_sheet(rows, labels[cid]), part=made_parts[cid])
             data = workbook_bytes(
@@ -608,6 +615,29 @@ def worklist_files(
             lang=lang,
         )
         yield f"teams/{team_stems[team]}.xlsx", data, team_rows.height
+
+
+def _csv_pieces(frames: Mapping[str, pl.DataFrame], lang: str) -> dict[str, bytes]:
+    """``csv_bytes`` of each frame (all of one schema), from one CSV of them all cut at its
+    lines: polars' cost per call, not the rows, is most of a worklist's CSV, and a night has
+    thousands. A row is one line unless a text holds a line break (it is then quoted over
+    several), so then each frame is written alone."""
+    if not frames:
+        return {}
+    every = pl.concat(list(frames.values()))
+    text = [name for name, dtype in every.schema.items() if dtype == pl.Utf8]
+    if text and every.select(pl.any_horizontal(pl.col(text).str.contains(r"[\r\n]").any())).item():
+        return {key: csv_bytes(frame, lang) for key, frame in frames.items()}
+    header = csv_bytes(every.clear(), lang)
+    body = every.write_csv(include_header=False, date_format="%Y-%m-%d").encode("utf-8")
+    lines = body.split(b"\n")
+    pieces: dict[str, bytes] = {}
+    start = 0
+    for key, frame in frames.items():
+        end = start + frame.height
+        pieces[key] = header + b"".join(line + b"\n" for line in lines[start:end])
+        start = end
+    return pieces
 
 
 def visit_frame(worklists: pl.DataFrame) -> pl.DataFrame:
@@ -717,47 +747,101 @@ def _hashed_stem(cid: str) -> str:
 # --- writing into the staging folder -----------------------------------------------------------
 
 
+# Files waiting for the writer thread may hold this much before ``put`` waits for it (a
+# 10M-case night's holds and changes are gigabytes of CSV: never all queued at once).
+_PENDING_BYTES = 256 * 2**20
+
+
+def _sync_file(path: Path) -> dict[str, Any]:
+    """fsync a file already written (by polars) and hash it as it is on disk; its entry."""
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        return {"sha256": digest, "bytes": handle.tell()}
+
+
+def _write_file(path: Path, data: bytes) -> dict[str, Any]:
+    """Create ``path`` (never over an existing file), write and fsync it; its manifest entry.
+
+    Run on the staging's writer thread: write, fsync and SHA-256 release the GIL, so the disk
+    and the hash work while the main thread builds the next file.
+    """
+    with path.open("xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
 @dataclass
 class _Staging:
-    """The hidden folder being filled, and what has been written into it so far."""
+    """The hidden folder being filled, and what has been written into it so far.
+
+    Files are written, fsynced and hashed on one writer thread, in the order given, while the
+    next ones are built; ``sync`` waits for all of them (and raises the first error) before
+    the folders are synced, and the manifest is written only after it returns. ``close``
+    (always called) waits for the thread, so nothing writes into a folder being removed.
+    """
 
     root: Path
     written: dict[str, dict[str, Any]]
+    _writer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="caseflow-publish")
+    )
+    _pending: list[tuple[str, int | None, int, Future[dict[str, Any]]]] = field(
+        default_factory=list
+    )
 
     def put(self, relative: str, data: bytes, rows: int | None, *, sync: bool = False) -> None:
+        """Queue ``data`` for ``relative``; with ``sync``, write it now, after every file queued
+        before it (the manifest)."""
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("xb") as handle:
-            handle.write(data)
-            if sync:
-                handle.flush()
-                os.fsync(handle.fileno())
-        entry: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-        if rows is not None:
-            entry["rows"] = rows
-        self.written[relative] = entry
+        self._pending.append(
+            (relative, rows, len(data), self._writer.submit(_write_file, path, data))
+        )
+        if sync:
+            self._settle(0)
+        else:
+            self._settle(_PENDING_BYTES)
+
+    def _settle(self, allowed: int) -> None:
+        """Wait for the oldest queued files until at most ``allowed`` bytes are waiting; each
+        finished file's entry recorded in order (an error of the writer raised here)."""
+        waiting = sum(size for _, _, size, _ in self._pending)
+        while self._pending and (waiting > allowed or self._pending[0][3].done()):
+            relative, rows, size, future = self._pending.pop(0)
+            entry = future.result()
+            if rows is not None:
+                entry["rows"] = rows
+            self.written[relative] = entry
+            waiting -= size
 
     def sync(self) -> None:
-        """fsync every file written so far, then their folders.
-
-        One pass at the end rather than one per write lets the kernel write files back while
-        the next ones are built; the manifest is written only after this returns.
-        """
-        for relative in self.written:
-            fd = os.open(self.root / relative, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        """Every file written so far on disk (each fsynced by the writer), then their folders."""
+        self._settle(0)
         for folder in sorted({(self.root / r).parent for r in self.written}, reverse=True):
             _fsync_dir(folder)
+
+    def close(self) -> None:
+        """Wait for the writer thread and stop it (after an error too: files not yet started
+        are dropped, the one being written is finished)."""
+        self._writer.shutdown(wait=True, cancel_futures=True)
 
     def put_files(self, files: Iterable[TableFile]) -> None:
         for relative, data, rows in files:
             self.put(relative, data, rows)
 
     def put_csv(self, stem: str, frame: pl.DataFrame, lang: str) -> None:
-        self.put(f"{stem}.csv", csv_bytes(frame, lang), frame.height)
+        """A table written into its file by polars (no copy of its text in Python: the holds
+        and changes of a 10M-case night are gigabytes), then synced and hashed by the writer."""
+        relative = f"{stem}.csv"
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("xb").close()  # as ``put``: never over a file already there
+        write_csv(frame, path, lang)
+        self._pending.append((relative, frame.height, 0, self._writer.submit(_sync_file, path)))
+        self._settle(_PENDING_BYTES)
 
 
 def _write_tables(staging: _Staging, outputs: NightOutputs) -> None:
@@ -932,7 +1016,11 @@ def stage(out_dir: Path, outputs: NightOutputs) -> None:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         _tidy_leftovers(out_dir)
         staging.mkdir()
-        _fill(_Staging(staging, {}), outputs)
+        filling = _Staging(staging, {})
+        try:
+            _fill(filling, outputs)
+        finally:
+            filling.close()
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise CaseflowError(_explain(exc, out_dir)) from exc

@@ -171,7 +171,11 @@ def parse_kind(kind: str, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame
         else:
             typed_columns.append(_clean_text(values))
     typed = raw.select(typed_columns)
-    defaults = DEFAULTS.get(kind, {})
+    # only the columns with a blank to fill: filling a Categorical with text goes through a
+    # text copy of the whole column (a third of a second for a million statuses)
+    defaults = {
+        c: v for c, v in DEFAULTS.get(kind, {}).items() if typed.get_column(c).null_count() > 0
+    }
     typed = typed.with_columns(
         pl.col(c).fill_null(pl.lit(v)).cast(typed.schema[c]) for c, v in defaults.items()
     )

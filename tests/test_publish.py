@@ -408,3 +408,22 @@ def test_dates_in_the_manifest_are_written_as_text(tmp_path: Path) -> None:
     publish(tmp_path / "n", night)
     manifest = json.loads((tmp_path / "n" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["extra"] == {"as_of": "2026-11-23"}
+
+
+@pytest.mark.parametrize("address", ["1 Main St", 'a "quoted", odd one', "two\nlines", "cr\ronly"])
+def test_worklist_csvs_cut_from_one_csv_are_each_frames_own_csv(address: str) -> None:
+    """The collectors' CSVs are cut out of one CSV of all of them (polars' cost is per call):
+    each must be the bytes ``csv_bytes`` gives for that collector alone, line breaks or not."""
+    frames = {
+        "A": pl.DataFrame(
+            {"id": ["1", "2"], "address": [address, None], "owed": [1.5, 1e20]},
+            schema={"id": pl.Utf8, "address": pl.Utf8, "owed": pl.Float64},
+        ),
+        "B": pl.DataFrame(
+            {"id": ["3"], "address": ["=cmd"], "owed": [0.1]},
+            schema={"id": pl.Utf8, "address": pl.Utf8, "owed": pl.Float64},
+        ),
+    }
+    for lang in ("en", "zh"):
+        pieces = publish_module._csv_pieces(frames, lang)
+        assert pieces == {k: publish_module.csv_bytes(f, lang) for k, f in frames.items()}
