@@ -27,16 +27,42 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from pipeline import warehouse
 from pipeline.evidence import Evidence, rhythm_in_force, share_basis_points
 from pipeline.policy import CHANNELS, Policy
 from pipeline.rules import apply_rules
-from pipeline.rules.base import CLOSED_STATUSES, debtor_any, letter_allowed, work_day
+from pipeline.rules.base import (
+    CLOSED_STATUSES,
+    DEBTOR,
+    debtor_any,
+    letter_allowed,
+    with_debtor_index,
+    with_reasons,
+    work_day,
+)
 
 RIGHT_PARTY = ("right_party", "promise_to_pay", "refused", "paid_claimed", "visit_met")
 __all__ = ["CLOSED_STATUSES", "RIGHT_PARTY", "action_for", "decide", "overdue_stage"]
+# what ``_debtor_values`` reads of the cases (the rest is not copied to filter them)
+VALUE_INPUTS = (
+    DEBTOR,
+    "debtor_key",
+    "hold_reason",
+    "p_repay",
+    "balance",
+    "strategy_group",
+    "can_phone",
+    "can_visit",
+    "can_letter",
+    "promise_due",
+    "extension_due",
+    "previous_collector_id",
+    "city",
+    "debtor_ref",
+)
 RHYTHM = "contact rhythm: worked recently, next contact not yet due"
 RECENCY_DEFAULTS = {
     "failed_attempts_recent": pl.Int64,
@@ -131,18 +157,12 @@ def _rhythm_hold(
         .then(pl.max_horizontal(stage_days, pl.lit(policy.challenger.rhythm_days)))
         .otherwise(stage_days)
         .min()
-        .over("debtor_key")
+        .over(DEBTOR)
     )
-    last = pl.col("last_contact_on").max().over("debtor_key")
+    last = pl.col("last_contact_on").max().over(DEBTOR)
     since = (pl.lit(work_day(business_date)) - last).dt.total_days()
     urgent = debtor_any(pl.col("promise_due") | pl.col("promise_broken") | pl.col("extension_due"))
-    return cases.with_columns(
-        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
-        .then(pl.col("hold_reason"))
-        .when((since < days).fill_null(False) & ~urgent)
-        .then(pl.lit(RHYTHM))
-        .otherwise(None)
-    )
+    return with_reasons(cases, "hold_reason", [((since < days).fill_null(False) & ~urgent, RHYTHM)])
 
 
 def _eligibility(night: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> pl.DataFrame:
@@ -183,32 +203,72 @@ def _effect(channel: str, policy: Policy, evidence: Evidence | None) -> pl.Expr:
 def _debtor_values(
     workable: pl.DataFrame, policy: Policy, evidence: Evidence | None = None
 ) -> pl.DataFrame:
-    """Expected net value of each channel for each debtor (null where it may not be used).
+    """Expected net value of each channel for each debtor with a case not held (null where it
+    may not be used), with its ``DEBTOR`` index, in debtor_key order.
 
     A call or a visit covers all of a debtor's cases at one cost; a letter is one per case.
     """
     er = pl.col("p_repay") * pl.col("balance")
     phone, visit, letter = policy.phone, policy.visit, policy.letter
     effect = {c: _effect(c, policy, evidence) for c in CHANNELS}
-    return workable.group_by("debtor_key").agg(
-        pl.len().alias("debtor_cases"),
-        pl.col("balance").sum().alias("debtor_total_owed"),
-        pl.when(pl.col("can_phone").any())
-        .then((er * effect["phone"]).sum() - phone.cost)
-        .alias("value_phone"),
-        pl.when(pl.col("can_visit").any())
-        .then((er * effect["visit"]).sum() - visit.cost)
-        .alias("value_visit"),
-        pl.when(pl.col("can_letter").any())
-        .then(((er * effect["letter"]) - letter.cost).filter(pl.col("can_letter")).sum())
-        .alias("value_letter"),
-        pl.col("can_letter").sum().alias("letter_cases"),
-        pl.col("promise_due").fill_null(False).any().alias("debtor_promise_due"),
-        pl.col("extension_due").any().alias("debtor_extension_due"),
-        pl.col("previous_collector_id").drop_nulls().first().alias("previous_collector_id"),
-        pl.col("city").sort_by("balance", descending=True).first().alias("debtor_city"),
-        pl.col("debtor_ref").first(),
-        pl.col("strategy_group").first(),
+    # eager: the lazy engine sums a multi-case debtor's floats in another order (last bits),
+    # and the allocation breaks ties on them
+    return (
+        workable.filter(pl.col("hold_reason").is_null())
+        .group_by(DEBTOR)
+        .agg(
+            pl.col("debtor_key").first(),
+            pl.len().alias("debtor_cases"),
+            pl.col("balance").sum().alias("debtor_total_owed"),
+            pl.when(pl.col("can_phone").any())
+            .then((er * effect["phone"]).sum() - phone.cost)
+            .alias("value_phone"),
+            pl.when(pl.col("can_visit").any())
+            .then((er * effect["visit"]).sum() - visit.cost)
+            .alias("value_visit"),
+            pl.when(pl.col("can_letter").any())
+            .then(((er * effect["letter"]) - letter.cost).filter(pl.col("can_letter")).sum())
+            .alias("value_letter"),
+            pl.col("can_letter").sum().alias("letter_cases"),
+            pl.col("promise_due").fill_null(False).any().alias("debtor_promise_due"),
+            pl.col("extension_due").any().alias("debtor_extension_due"),
+            pl.col("previous_collector_id").drop_nulls().first().alias("previous_collector_id"),
+            pl.col("city").sort_by("balance", descending=True).first().alias("debtor_city"),
+            pl.col("debtor_ref").first(),
+            pl.col("strategy_group").first(),
+        )
+        # debtor_key order (the index is its rank): the same frame on every run
+        .sort(DEBTOR)
+    )
+
+
+def _reachable(n_debtors: int, debtors: pl.DataFrame) -> pl.Series:
+    """Per debtor index (at most ``n_debtors``): whether some channel may reach the debtor
+    (a debtor all of whose cases are held has no row in ``debtors``: not reachable)."""
+    reachable = np.zeros(n_debtors, dtype=np.bool_)
+    some = pl.any_horizontal(pl.col(f"value_{c}").is_not_null() for c in CHANNELS)
+    reachable[debtors.get_column(DEBTOR).to_numpy()] = debtors.select(some).to_series().to_numpy()
+    return pl.Series(reachable)
+
+
+def _with_scores(cases: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
+    """The cases with their scores: side by side when the scores are the night's rows in the
+    night's order (as the night scores them: no join of 1M string keys), else joined."""
+    keys = ["client_id", "case_id"]
+    if scores.height == cases.height and scores.select(keys).equals(cases.select(keys)):
+        return cases.hstack(scores.drop(keys).get_columns())
+    return cases.join(scores, on=keys, how="left")
+
+
+def _with_groups(cases: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """Each case's debtor_ref and strategy_group (``strategy_groups``), put in place by the
+    debtor index (the rank of debtor_key) rather than joined on the key string (1M cases)."""
+    groups = strategy_groups(cases.get_column("debtor_key").unique(), policy)
+    ranked = groups.sort("debtor_key")  # row r: the debtor of index r
+    at = cases.get_column(DEBTOR)
+    return cases.with_columns(
+        ranked.get_column("debtor_ref").gather(at),
+        ranked.get_column("strategy_group").gather(at),
     )
 
 
@@ -227,37 +287,30 @@ def decide(
     history is what ``night`` carries (else none).
     """
     cases = _with_recency(_case_flags(night, business_date, policy), evidence)
-    groups = strategy_groups(cases.get_column("debtor_key").unique(), policy)
-    cases = cases.join(scores, on=["client_id", "case_id"], how="left").join(
-        groups, on="debtor_key", how="left"
-    )
+    cases = _with_groups(with_debtor_index(_with_scores(cases, scores)), policy)
     cases = apply_rules(cases, policy, business_date)
     cases = _eligibility(_rhythm_hold(cases, policy, evidence, business_date), roster, policy)
-    workable = cases.filter(pl.col("hold_reason").is_null())
-    debtors = _debtor_values(workable, policy, evidence)
+    debtors = _debtor_values(cases.select(VALUE_INPUTS), policy, evidence)
     # A debtor no channel may reach: held; unverified ones say so (R19), the rest need tracing.
-    debtor_phone_barred = pl.col("phone_barred").drop_nulls().first().over("debtor_key")
-    reachable = debtors.select(
-        "debtor_key",
-        pl.any_horizontal(pl.col(f"value_{c}").is_not_null() for c in CHANNELS).alias("reachable"),
+    # the debtor's phone bar, once (a window inside the chain below would group per use)
+    cases = cases.with_columns(
+        _unreachable=~pl.lit(_reachable(cases.height, debtors)).gather(pl.col(DEBTOR)),
+        _phone_barred=pl.col("phone_barred").drop_nulls().first().over(DEBTOR),
     )
-    cases = (
-        cases.join(reachable, on="debtor_key", how="left")
-        .with_columns(
-            hold_reason=pl.when(pl.col("hold_reason").is_not_null())
-            .then(pl.col("hold_reason"))
-            # a pack barred the phone and no other channel is open: held by that rule's name
-            .when(~pl.col("reachable").fill_null(False) & debtor_phone_barred.is_not_null())
-            .then(debtor_phone_barred)
-            .when(~pl.col("reachable").fill_null(False) & ~pl.col("verified"))
-            .then(pl.lit("unverified identity: no phone or visit to verify (trace)"))
-            .when(~pl.col("reachable").fill_null(False))
-            .then(pl.lit("no usable channel (trace)"))
-            .otherwise(None)
-        )
-        .drop("reachable")
-    )
-    return cases, debtors
+    unreachable, debtor_phone_barred = pl.col("_unreachable"), pl.col("_phone_barred")
+    cases = cases.with_columns(
+        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
+        .then(pl.col("hold_reason"))
+        # a pack barred the phone and no other channel is open: held by that rule's name
+        .when(unreachable & debtor_phone_barred.is_not_null())
+        .then(debtor_phone_barred)
+        .when(unreachable & ~pl.col("verified"))
+        .then(pl.lit("unverified identity: no phone or visit to verify (trace)"))
+        .when(unreachable)
+        .then(pl.lit("no usable channel (trace)"))
+        .otherwise(None)
+    ).drop("_unreachable", "_phone_barred")
+    return cases.drop(DEBTOR), debtors.drop(DEBTOR)
 
 
 TRACE = "trace: locate the debtor via relatives, colleagues, carriers (R4; R20: no collection talk)"

@@ -24,7 +24,7 @@ from datetime import date, timedelta
 import polars as pl
 
 from pipeline.policy import Policy
-from pipeline.rules.base import debtor_any, hold
+from pipeline.rules.base import debtor_any, with_reasons
 
 CALL_WINDOW = "08:00-22:00"
 DAILY_DIAL_ATTEMPTS = 6
@@ -35,16 +35,13 @@ COOLING_OFF = "cn-2026: cooling-off after a complaint"
 
 
 def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFrame:
-    """Hold reasons and phone limits of cn-2026; see the module docstring."""
+    """Hold reasons and phone limits of cn-2026; see the module docstring. One pass: each
+    expression reads the columns as the decks' rules left them."""
     # the work day is business_date + 1; a complaint on day X bars days X+1 .. X+cooling_off_days
     cooling_since = business_date + timedelta(days=1 - policy.cooling_off_days)
-    cases = hold(
-        cases,
-        debtor_any(
-            (pl.col("last_complaint_on") >= pl.lit(cooling_since))
-            | (pl.col("debtor_complaint_on") >= pl.lit(cooling_since))
-        ),
-        COOLING_OFF,
+    cooling = debtor_any(
+        (pl.col("last_complaint_on") >= pl.lit(cooling_since))
+        | (pl.col("debtor_complaint_on") >= pl.lit(cooling_since))
     )
     failing = (pl.col("failed_attempts_recent").fill_null(0) >= FAILED_IN_A_ROW) | (
         pl.col("failed_days_recent").fill_null(0) >= DAYS_UNREACHABLE
@@ -52,7 +49,10 @@ def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFr
     # reached on any of the debtor's cases in the window: the debtor is reachable
     reached = debtor_any(pl.col("reached_recent").fill_null(0) > 0)
     unreachable = pl.col("third_party_allowed") | (debtor_any(failing) & ~reached)
-    return cases.with_columns(
+    return with_reasons(
+        cases,
+        "hold_reason",
+        [(cooling, COOLING_OFF)],
         third_party_allowed=unreachable,
         attempts_allowed=pl.lit(DAILY_DIAL_ATTEMPTS, dtype=pl.Int32),
         connected_calls_allowed=pl.lit(DAILY_CONNECTED_CALLS, dtype=pl.Int32),
