@@ -93,6 +93,7 @@ class LoadStats:
 
 
 CASE_COLUMNS = COLUMNS["cases"]
+CASE_KEYS = ("client_id", "case_id")
 PAYMENT_COLUMNS = COLUMNS["payments"]
 CONTACT_COLUMNS = COLUMNS["contacts"]
 COLLECTOR_COLUMNS = (
@@ -159,12 +160,24 @@ def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_
         pl.lit(business_date).alias("as_of"),
         pl.col("_file").alias("source_file"),
     )
-    return _insert(
-        con,
-        "insert or replace into cases by name select * from incoming_cases",
-        "incoming_cases",
-        incoming,
-    )
+    # An update of the known cases and an insert of the new ones, not INSERT OR REPLACE: that
+    # deletes and re-inserts every known case through the key's index (8 CPU seconds for a
+    # book of 1M sent again, against 3 for the update; the same rows either way).
+    on = "c.client_id = i.client_id and c.case_id = i.case_id"
+    sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
+    con.register("incoming_cases", incoming)
+    try:
+        update = f"update cases as c set {sets} from incoming_cases as i where {on}"
+        updated = _count(con, update, {})
+        added = _count(
+            con,
+            "insert into cases by name select i.* from incoming_cases as i "
+            f"where not exists (select 1 from cases as c where {on})",
+            {},
+        )
+    finally:
+        con.unregister("incoming_cases")
+    return updated + added
 
 
 def _append(
