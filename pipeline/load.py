@@ -218,6 +218,14 @@ def _append_contacts(
     )
     con.register("incoming_rows", incoming)
     try:
+        if _empty(con, "contacts"):
+            # The first night: every note is new, so the night's frame is inserted and folded
+            # as it stands, with no anti-join and no copy of 5M notes into a temp table.
+            con.execute("create or replace temp view night_contacts as select * from incoming_rows")
+            added = _count(con, "insert into contacts by name select * from night_contacts", {})
+            _fold_contact_stats(con)
+            con.execute("drop view night_contacts")
+            return added
         con.execute(
             "create or replace temp table night_contacts as select i.* from incoming_rows as i "
             "where not exists (select 1 from contacts as t "
@@ -231,8 +239,16 @@ def _append_contacts(
     return added
 
 
+def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(_count(con, f"select not exists (select 1 from {table})", {}))
+
+
 def _fold_contact_stats(con: duckdb.DuckDBPyConnection) -> None:
     """Fold the notes of the view or table ``night_contacts`` into ``case_contact_stats``."""
+    if _empty(con, "case_contact_stats"):
+        # nothing kept to replace: the folded rows go straight in (no temp copy of 1M cases)
+        con.execute(f"insert into case_contact_stats by name {sql_text('contact_stats')}")
+        return
     con.execute(f"create or replace temp table folded_stats as {sql_text('contact_stats')}")
     con.execute(
         "delete from case_contact_stats as s where exists (select 1 from folded_stats as f "
