@@ -93,6 +93,7 @@ class LoadStats:
 
 
 CASE_COLUMNS = COLUMNS["cases"]
+CASE_KEYS = ("client_id", "case_id")
 PAYMENT_COLUMNS = COLUMNS["payments"]
 CONTACT_COLUMNS = COLUMNS["contacts"]
 COLLECTOR_COLUMNS = (
@@ -111,9 +112,19 @@ def _last_per_key(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 
     ``validate`` has already set the earlier rows aside as ``superseded`` (with a reject line);
     this keeps ``load`` right when called on frames that did not go through it."""
+    if _keys_distinct(frame, keys):  # validate's frames are: an order-keeping unique saved
+        return frame
     if not _in_file_order(frame):  # validate's frames are: a sort of millions of rows saved
         frame = frame.sort(["_file", "_row"])
     return frame.unique(subset=keys, keep="last", maintain_order=True)
+
+
+def _keys_distinct(frame: pl.DataFrame, keys: list[str]) -> bool:
+    """Whether no key repeats, told from the keys' 64-bit hashes: distinct hashes prove
+    distinct keys, and a collision only sends the frame through ``unique`` (a fifth of its
+    cost on 5M notes)."""
+    distinct = frame.select(pl.struct(keys).hash().n_unique()).item()
+    return bool(distinct == frame.height)
 
 
 def _in_file_order(frame: pl.DataFrame) -> bool:
@@ -149,12 +160,24 @@ def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_
         pl.lit(business_date).alias("as_of"),
         pl.col("_file").alias("source_file"),
     )
-    return _insert(
-        con,
-        "insert or replace into cases by name select * from incoming_cases",
-        "incoming_cases",
-        incoming,
-    )
+    # An update of the known cases and an insert of the new ones, not INSERT OR REPLACE: that
+    # deletes and re-inserts every known case through the key's index (8 CPU seconds for a
+    # book of 1M sent again, against 3 for the update; the same rows either way).
+    on = "c.client_id = i.client_id and c.case_id = i.case_id"
+    sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
+    con.register("incoming_cases", incoming)
+    try:
+        update = f"update cases as c set {sets} from incoming_cases as i where {on}"
+        updated = _count(con, update, {})
+        added = _count(
+            con,
+            "insert into cases by name select i.* from incoming_cases as i "
+            f"where not exists (select 1 from cases as c where {on})",
+            {},
+        )
+    finally:
+        con.unregister("incoming_cases")
+    return updated + added
 
 
 def _append(
@@ -195,6 +218,14 @@ def _append_contacts(
     )
     con.register("incoming_rows", incoming)
     try:
+        if _empty(con, "contacts"):
+            # The first night: every note is new, so the night's frame is inserted and folded
+            # as it stands, with no anti-join and no copy of 5M notes into a temp table.
+            con.execute("create or replace temp view night_contacts as select * from incoming_rows")
+            added = _count(con, "insert into contacts by name select * from night_contacts", {})
+            _fold_contact_stats(con)
+            con.execute("drop view night_contacts")
+            return added
         con.execute(
             "create or replace temp table night_contacts as select i.* from incoming_rows as i "
             "where not exists (select 1 from contacts as t "
@@ -208,8 +239,16 @@ def _append_contacts(
     return added
 
 
+def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(_count(con, f"select not exists (select 1 from {table})", {}))
+
+
 def _fold_contact_stats(con: duckdb.DuckDBPyConnection) -> None:
     """Fold the notes of the view or table ``night_contacts`` into ``case_contact_stats``."""
+    if _empty(con, "case_contact_stats"):
+        # nothing kept to replace: the folded rows go straight in (no temp copy of 1M cases)
+        con.execute(f"insert into case_contact_stats by name {sql_text('contact_stats')}")
+        return
     con.execute(f"create or replace temp table folded_stats as {sql_text('contact_stats')}")
     con.execute(
         "delete from case_contact_stats as s where exists (select 1 from folded_stats as f "

@@ -64,7 +64,11 @@ tonight as (
                     coalesce(promise_date, cast(contacted_at as date) + interval 7 day) as date
                 )
             )
-        ) filter (where outcome = 'promise_to_pay') as promises
+        ) filter (where outcome = 'promise_to_pay') as promises,
+        -- tonight's failed calls (folded with the days kept in merged, not grouped here by day)
+        list(struct_pack(day := cast(contacted_at as date), called_at := contacted_at)) filter (
+            where channel = 'phone' and outcome in ('no_answer', 'wrong_number', 'third_party')
+        ) as failed_calls
     from night_notes
     group by client_id, case_id
 ),
@@ -117,37 +121,37 @@ merged as (
         case
             when k.promises is not null or t.promises is not null
                 then list_sort(list_concat(k.promises, t.promises))
-        end as promises
+        end as promises,
+        -- the days with a failed call kept so far and tonight's failed calls, by day and time
+        list_sort(list_concat(k.failed_days, t.failed_calls)) as failed_calls
     from tonight as t
     left join kept as k
         on t.client_id = k.client_id and t.case_id = k.case_id
 ),
 
-failed_calls as (
-    -- the days with a failed call after the debtor was last reached, with the day's last
-    -- failed call (a day counts while that call is later than the last reach)
-    select client_id, case_id, failed.day as day, failed.called_at as called_at
-    from (select client_id, case_id, unnest(failed_days) as failed from kept) as k
-    union all
-    select client_id, case_id, cast(contacted_at as date) as day, contacted_at as called_at
-    from night_notes
-    where channel = 'phone' and outcome in ('no_answer', 'wrong_number', 'third_party')
+failed_since_reach as (
+    -- the failed calls after the debtor was last reached (a day counts while its last failed
+    -- call is later than the last reach)
+    select
+        client_id,
+        case_id,
+        list_filter(
+            failed_calls,
+            lambda call: last_right_party_at is null or call.called_at > last_right_party_at
+        ) as calls
+    from merged
 ),
 
 failed_days as (
+    -- each day once, with its last failed call: the calls stand by day, then time, so a day's
+    -- last call is the one the next call does not share the day with; no row for no day (NULL)
     select
-        f.client_id,
-        f.case_id,
-        list(struct_pack(day := f.day, called_at := f.called_at) order by f.day) as failed_days
-    from (
-        select client_id, case_id, day, max(called_at) as called_at
-        from failed_calls
-        group by client_id, case_id, day
-    ) as f
-    inner join merged as r
-        on f.client_id = r.client_id and f.case_id = r.case_id
-    where r.last_right_party_at is null or f.called_at > r.last_right_party_at
-    group by f.client_id, f.case_id
+        client_id,
+        case_id,
+        list_filter(calls, lambda call, i: i = len(calls) or calls[i + 1].day != call.day)
+            as failed_days
+    from failed_since_reach
+    where len(calls) > 0
 ),
 
 final as (

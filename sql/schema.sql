@@ -122,13 +122,15 @@ CREATE TABLE IF NOT EXISTS allocations (
     PRIMARY KEY (business_date, client_id, case_id)
 );
 
+-- Issue 8: no PRIMARY KEY (_record deletes a night's holds before writing them): with ~99% of a
+-- book held, the key's index was half the cost of recording a night (0.5 of 1.3 CPU s per
+-- million holds, and 0.4 s more at commit). A warehouse created before keeps its key.
 CREATE TABLE IF NOT EXISTS holds (
     business_date DATE NOT NULL,
     run_id VARCHAR NOT NULL,
     client_id VARCHAR NOT NULL,
     case_id VARCHAR NOT NULL,
-    reason VARCHAR NOT NULL,
-    PRIMARY KEY (business_date, client_id, case_id)
+    reason VARCHAR NOT NULL
 );
 
 -- Every input row that failed validation, by night, so a re-run republishes the same rejected.csv.

@@ -180,3 +180,68 @@ def test_a_reach_tonight_clears_the_failed_days_kept_from_before(tmp_path: Path)
         assert last["previous_worked_on"] == third
     finally:
         con.close()
+
+
+def test_a_failed_day_told_on_two_nights_is_kept_once_with_its_last_call(tmp_path: Path) -> None:
+    """A day's failed calls may arrive on two nights (a late note): the folded stats keep the
+    day once, with its last call, as the whole history does."""
+    case = pl.DataFrame(
+        [
+            {
+                "case_id": "C1",
+                "client_id": "K1",
+                "batch_id": None,
+                "product": "credit_card",
+                "customer_id": "D1",
+                "customer_name": "x",
+                "id_number": None,
+                "card_number": None,
+                "phone": None,
+                "address": None,
+                "province": None,
+                "city": "Shanghai",
+                "district": None,
+                "principal": 100.0,
+                "amount_owed": 100.0,
+                "days_overdue": 30,
+                "last_payment_date": None,
+                "last_payment_amount": None,
+                "handover_date": date(2026, 11, 1),
+                "return_date": date(2027, 1, 1),
+                "status": "active",
+                "do_not_contact": False,
+                "_file": "cases.csv",
+                "_row": 2,
+            }
+        ]
+    )
+    first, second = date(2026, 11, 10), date(2026, 11, 11)
+    nights = {
+        first: [
+            _note("n1", datetime(2026, 11, 9, 10), "phone", "no_answer"),
+            _note("n2", datetime(2026, 11, 10, 9), "phone", "no_answer"),
+        ],
+        second: [  # a later call of the 10th told late, an earlier one, and one on the 11th
+            _note("n3", datetime(2026, 11, 10, 15), "phone", "third_party"),
+            _note("n4", datetime(2026, 11, 9, 8), "phone", "no_answer"),
+            _note("n5", datetime(2026, 11, 11, 10), "phone", "wrong_number"),
+        ],
+    }
+    con = warehouse.connect(tmp_path)
+    try:
+        for day, notes in nights.items():
+            frames = {"cases": case, "contacts": pl.DataFrame(notes)}
+            load(con, frames, NO_REJECTS, [File("f", f"{day}", "cases")], day)
+            assert_frame_equal(night_book(con, day), _full(con, day))
+        kept = con.execute("select failed_days from case_contact_stats").fetchall()
+        assert kept == [
+            (
+                [
+                    {"day": date(2026, 11, 9), "called_at": datetime(2026, 11, 9, 10)},
+                    {"day": date(2026, 11, 10), "called_at": datetime(2026, 11, 10, 15)},
+                    {"day": date(2026, 11, 11), "called_at": datetime(2026, 11, 11, 10)},
+                ],
+            )
+        ]
+    finally:
+        con.close()
