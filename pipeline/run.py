@@ -445,6 +445,19 @@ def _storage_failure(exc: BaseException, home: Path) -> CaseflowError | None:
     )
 
 
+def _memory_failure(exc: BaseException) -> CaseflowError | None:
+    """DuckDB out of memory within its limit (``warehouse.memory_limit``), as a message that
+    says which limit and how to raise it; None for any other error."""
+    if not isinstance(exc, duckdb.OutOfMemoryException):
+        return None
+    return CaseflowError(
+        f"the warehouse ran out of memory within DuckDB's limit of {warehouse.memory_limit()} "
+        "(CASEFLOW_DUCKDB_MEMORY, e.g. 8GB, or half the machine when unset): raise it or run "
+        "the night on a machine with more memory; the night was rolled back: the warehouse and "
+        "the nights published before are as they were"
+    )
+
+
 def new_run_id(business_date: date) -> str:
     """A run's id: the business date and 8 random hex digits (20261123-1a2b3c4d)."""
     return f"{business_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
@@ -497,7 +510,7 @@ def run_night(
             discard_staged(out_dir, run_id)
             _record_failure(con, run_id, business_date, started, exc)
             con.close()
-            failure = _storage_failure(exc, home)
+            failure = _storage_failure(exc, home) or _memory_failure(exc)
             if failure is None:
                 raise
             raise failure from exc

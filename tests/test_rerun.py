@@ -210,6 +210,29 @@ def test_a_warehouse_that_cannot_be_written_fails_the_night_with_a_message(
     assert not (tmp_path / "out" / "n2").exists()
 
 
+def test_a_warehouse_out_of_memory_fails_the_night_naming_the_limit_to_raise(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 10M-case night with CASEFLOW_DUCKDB_MEMORY=3GB ran out in DuckDB after the load: the
+    ops lead is told which limit it was and how to raise it, and nothing is changed."""
+    home = _home(setup, tmp_path)
+    before = warehouse_state(home)
+    monkeypatch.setenv("CASEFLOW_DUCKDB_MEMORY", "3GB")
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise duckdb.OutOfMemoryException(
+            "Out of Memory Error: failed to pin block of size 256.0 KiB (2.7 GiB/2.7 GiB used)"
+        )
+
+    monkeypatch.setattr(pipeline.run, "load", out_of_memory)
+    with pytest.raises(
+        CaseflowError, match=r"out of memory.*limit of 3GB.*CASEFLOW_DUCKDB_MEMORY.*rolled back"
+    ):
+        run_night(NIGHT2, setup.inputs / NIGHT2.isoformat(), tmp_path / "out" / "n2", home)
+    assert warehouse_state(home) == before
+    assert not (tmp_path / "out" / "n2").exists()
+
+
 def test_a_crash_between_the_commit_and_the_move_is_healed_by_the_rerun(
     setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
