@@ -38,6 +38,8 @@ recent_counts as (
             where channel = 'phone' and contacted_at >= $business_date - interval 5 day
         ) as phone_attempts_6d
     from recent_notes
+    -- only the notes either count sees: a case without any gets 0 from the coalesce below
+    where complaint or (channel = 'phone' and contacted_at >= $business_date - interval 5 day)
     group by client_id, case_id
 ),
 
