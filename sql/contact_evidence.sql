@@ -2,47 +2,60 @@
 -- a case was contacted by phone, visit or letter between $since and $until, whether a payment
 -- followed within $horizon days, the case's overdue stage then, and the days since the case's
 -- previous contact (any channel). One row per case and day (the channels of the day as flags),
--- so the notes are grouped once and sorted once. A large history is read for a share of the
--- cases only ($sample_bp in 1/10,000ths, by a hash of the case: every note of a sampled case).
--- Observational: who got which channel was chosen, not random.
+-- so the notes are grouped once and sorted once. The cases are numbered first (k, any number
+-- unique per case) and the grouping, the gaps and the payments go by that number, not by the two
+-- key strings (the inner join with cases, which drops notes of no case, only comes first). A large
+-- history is read for a share of the cases only ($sample_bp in 1/10,000ths, by a hash of the
+-- case: every note of a sampled case). Observational: who got which channel was chosen, not random.
 with
+
+keyed as (
+    select client_id, case_id, days_overdue, as_of, row_number() over () as k
+    from cases
+),
 
 case_days as (
     select
-        client_id,
-        case_id,
-        cast(contacted_at as date) as day,
-        bool_or(channel = 'phone') as phone,
-        bool_or(channel = 'visit') as visit,
-        bool_or(channel = 'letter') as letter
-    from contacts
-    where channel in ('phone', 'visit', 'letter')
-        and contacted_at >= $since - interval 30 day
-        and contacted_at < $until + interval 1 day
-        and ($sample_bp >= 10000 or hash(client_id || '/' || case_id) % 10000 < $sample_bp)
-    group by client_id, case_id, cast(contacted_at as date)
+        c.k,
+        cast(n.contacted_at as date) as day,
+        any_value(c.days_overdue - date_diff('day', cast(n.contacted_at as date), c.as_of))
+            as overdue_then,
+        bool_or(n.channel = 'phone') as phone,
+        bool_or(n.channel = 'visit') as visit,
+        bool_or(n.channel = 'letter') as letter
+    from contacts as n
+    inner join keyed as c
+        on n.client_id = c.client_id and n.case_id = c.case_id
+    where n.channel in ('phone', 'visit', 'letter')
+        and n.contacted_at >= $since - interval 30 day
+        and n.contacted_at < $until + interval 1 day
+        and ($sample_bp >= 10000 or hash(n.client_id || '/' || n.case_id) % 10000 < $sample_bp)
+    group by c.k, cast(n.contacted_at as date)
 ),
 
 gaps as (
     select
         *,
-        date_diff('day', lag(day) over (partition by client_id, case_id order by day), day) as gap
+        date_diff('day', lag(day) over (partition by k order by day), day) as gap
     from case_days
 ),
 
+keyed_payments as (
+    select c.k, p.paid_on
+    from payments as p
+    inner join keyed as c
+        on p.client_id = c.client_id and p.case_id = c.case_id
+),
+
 events as (
-    select g.*, c.days_overdue - date_diff('day', g.day, c.as_of) as overdue_then
-    from gaps as g
-    inner join cases as c
-        on g.client_id = c.client_id and g.case_id = c.case_id
-    where g.day >= $since
+    select * from gaps where day >= $since
 ),
 
 paid_after as (
-    select distinct e.client_id, e.case_id, e.day
+    select distinct e.k, e.day
     from events as e
-    inner join payments as p
-        on e.client_id = p.client_id and e.case_id = p.case_id
+    inner join keyed_payments as p
+        on e.k = p.k
     where p.paid_on > e.day and p.paid_on <= e.day + cast($horizon as integer)
 ),
 
@@ -66,7 +79,7 @@ labelled as (
         end as gap
     from events as e
     left join paid_after as pa
-        on e.client_id = pa.client_id and e.case_id = pa.case_id and e.day = pa.day
+        on e.k = pa.k and e.day = pa.day
 ),
 
 final as (
