@@ -264,8 +264,11 @@ class Registry:
         digest = sha256_of(data)  # hash the very bytes that are loaded next
         if digest != record.sha256:
             raise ModelError(
-                f"model {version}: {path} has SHA-256 {digest[:12]}…, the registry recorded "
-                f"{record.sha256[:12]}…: the file was changed after training and is refused; "
+                # "digest" after "SHA-256": else a hash that starts with digits reads as one
+                # phone-like run ("256 123456789…") and the printed message is masked into it
+                f"model {version}: {path} has SHA-256 digest {digest[:12]}…, the registry "
+                f"recorded {record.sha256[:12]}…: the file was changed after training and is "
+                "refused; "
                 "retrain with `caseflow train` or promote another version"
             )
         return _unpack(version, digest, data)

@@ -721,6 +721,22 @@ def test_a_tampered_model_file_is_refused_with_a_clear_message(
     assert champion is not None and champion.version == first  # unchanged
 
 
+def test_a_tampered_model_whose_hash_starts_with_digits_still_says_sha_256(
+    trained: Trained, cli_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A digest such as 123456789abc… once read as one phone-like run with "SHA-256" before it,
+    and the masking of the printed message swallowed the words (a flaky test found it)."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    second = _second_version(cli_home, trained.result.version)
+    monkeypatch.setattr(registry_module, "sha256_of", lambda data: "1234567890ab" + "0" * 52)
+    result = CliRunner().invoke(app, ["models", "promote", second, "--home", str(cli_home)])
+    assert result.exit_code == 1, result.output
+    assert "SHA-256 digest" in result.output and "changed after training" in result.output
+
+
 def test_comparing_versions_that_predict_different_things_is_refused(
     trained: Trained, cli_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
