@@ -155,7 +155,7 @@ def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_
         return 0
     if "district" not in cases.columns:  # an optional column the contract added later
         cases = cases.with_columns(pl.lit(None, dtype=pl.Utf8).alias("district"))
-    incoming = _last_per_key(cases, ["client_id", "case_id"]).select(
+    incoming = _last_per_key(cases, list(CASE_KEYS)).select(
         *CASE_COLUMNS,
         pl.lit(business_date).alias("as_of"),
         pl.col("_file").alias("source_file"),

@@ -106,27 +106,9 @@ def test_a_past_night_run_again_reads_the_whole_history(con: duckdb.DuckDBPyConn
     assert_frame_equal(night_features(con, past), feature_frame(con, past, past))
 
 
-def _note(note_id: str, at: datetime, channel: str, outcome: str) -> dict[str, object]:
+def _case() -> dict[str, object]:
+    """The one case the notes of these tests are told on."""
     return {
-        "note_id": note_id,
-        "case_id": "C1",
-        "client_id": "K1",
-        "collector_id": "P1",
-        "channel": channel,
-        "contacted_at": at,
-        "outcome": outcome,
-        "promise_amount": None,
-        "promise_date": None,
-        "complaint": False,
-        "_file": "contacts.csv",
-        "_row": 2,
-    }
-
-
-def test_a_reach_tonight_clears_the_failed_days_kept_from_before(tmp_path: Path) -> None:
-    """Failed calls on two days, then the debtor reached, then one more failed day: the stats
-    fold each night's notes in, and count only the failed day after the reach."""
-    case = {
         "case_id": "C1",
         "client_id": "K1",
         "batch_id": None,
@@ -152,6 +134,28 @@ def test_a_reach_tonight_clears_the_failed_days_kept_from_before(tmp_path: Path)
         "_file": "cases.csv",
         "_row": 2,
     }
+
+
+def _note(note_id: str, at: datetime, channel: str, outcome: str) -> dict[str, object]:
+    return {
+        "note_id": note_id,
+        "case_id": "C1",
+        "client_id": "K1",
+        "collector_id": "P1",
+        "channel": channel,
+        "contacted_at": at,
+        "outcome": outcome,
+        "promise_amount": None,
+        "promise_date": None,
+        "complaint": False,
+        "_file": "contacts.csv",
+        "_row": 2,
+    }
+
+
+def test_a_reach_tonight_clears_the_failed_days_kept_from_before(tmp_path: Path) -> None:
+    """Failed calls on two days, then the debtor reached, then one more failed day: the stats
+    fold each night's notes in, and count only the failed day after the reach."""
     first, second, third = date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
     nights = {
         first: [
@@ -168,7 +172,7 @@ def test_a_reach_tonight_clears_the_failed_days_kept_from_before(tmp_path: Path)
     try:
         expected_days = {first: 2, second: 0, third: 1}
         for day, notes in nights.items():
-            frames = {"cases": pl.DataFrame([case]), "contacts": pl.DataFrame(notes)}
+            frames = {"cases": pl.DataFrame([_case()]), "contacts": pl.DataFrame(notes)}
             load(con, frames, NO_REJECTS, [File("f", f"{day}", "cases")], day)
             book = night_book(con, day)
             assert_frame_equal(book, _full(con, day))
@@ -185,36 +189,7 @@ def test_a_reach_tonight_clears_the_failed_days_kept_from_before(tmp_path: Path)
 def test_a_failed_day_told_on_two_nights_is_kept_once_with_its_last_call(tmp_path: Path) -> None:
     """A day's failed calls may arrive on two nights (a late note): the folded stats keep the
     day once, with its last call, as the whole history does."""
-    case = pl.DataFrame(
-        [
-            {
-                "case_id": "C1",
-                "client_id": "K1",
-                "batch_id": None,
-                "product": "credit_card",
-                "customer_id": "D1",
-                "customer_name": "x",
-                "id_number": None,
-                "card_number": None,
-                "phone": None,
-                "address": None,
-                "province": None,
-                "city": "Shanghai",
-                "district": None,
-                "principal": 100.0,
-                "amount_owed": 100.0,
-                "days_overdue": 30,
-                "last_payment_date": None,
-                "last_payment_amount": None,
-                "handover_date": date(2026, 11, 1),
-                "return_date": date(2027, 1, 1),
-                "status": "active",
-                "do_not_contact": False,
-                "_file": "cases.csv",
-                "_row": 2,
-            }
-        ]
-    )
+    case = pl.DataFrame([_case()])
     first, second = date(2026, 11, 10), date(2026, 11, 11)
     nights = {
         first: [
