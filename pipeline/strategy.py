@@ -298,18 +298,16 @@ def decide(
         _phone_barred=pl.col("phone_barred").drop_nulls().first().over(DEBTOR),
     )
     unreachable, debtor_phone_barred = pl.col("_unreachable"), pl.col("_phone_barred")
-    cases = cases.with_columns(
-        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
-        .then(pl.col("hold_reason"))
+    unreached: list[tuple[pl.Expr, str | pl.Expr]] = [
         # a pack barred the phone and no other channel is open: held by that rule's name
-        .when(unreachable & debtor_phone_barred.is_not_null())
-        .then(debtor_phone_barred)
-        .when(unreachable & ~pl.col("verified"))
-        .then(pl.lit("unverified identity: no phone or visit to verify (trace)"))
-        .when(unreachable)
-        .then(pl.lit("no usable channel (trace)"))
-        .otherwise(None)
-    ).drop("_unreachable", "_phone_barred")
+        (unreachable & debtor_phone_barred.is_not_null(), debtor_phone_barred),
+        (
+            unreachable & ~pl.col("verified"),
+            "unverified identity: no phone or visit to verify (trace)",
+        ),
+        (unreachable, "no usable channel (trace)"),
+    ]
+    cases = with_reasons(cases, "hold_reason", unreached).drop("_unreachable", "_phone_barred")
     return cases.drop(DEBTOR), debtors.drop(DEBTOR)
 
 
