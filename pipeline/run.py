@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
@@ -631,7 +631,10 @@ def _allocate_and_stage(
         evidence = gather(con, business_date, policy)  # estimates from the history (issue 4)
         cases, debtors = decide(night, scores.frame, roster, policy, business_date, evidence)
         book = night.height
-        del night  # the book's rows live on in ``cases``: the frame itself is let go (memory)
+        # The book's rows and their scores live on in ``cases``: the frames themselves are let
+        # go (memory; the report reads the book's scores from the review's decisions).
+        del night
+        scores = replace(scores, frame=scores.frame.clear())
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
         frames = assemble(cases, debtors, allocation, roster, policy, business_date)
@@ -648,6 +651,9 @@ def _allocate_and_stage(
             business_date,
             scores.model_version,
         )
+    # Kept in the review's decisions from here on: a large night's widest frames let go before
+    # the report and the files are made.
+    del cases, debtors
     warnings = _warnings(scores, loaded, roster, frames)
     warnings += _allocation_warnings(allocation.stats)
     warnings += _input_notes(loaded, replaces)
