@@ -302,6 +302,17 @@ def night_book(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFr
     return query(con, name, {"business_date": business_date})
 
 
+def case_details(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:
+    """The name, id and card numbers, phone, district and address of the cases ``keys`` names
+    (client_id, case_id), from the current cases (``sql/case_details.sql``): the night's book
+    carries none of it, so only the rows a person is shown (a worklist's) are read."""
+    con.register("worked_keys", keys.select("client_id", "case_id").to_arrow())
+    try:
+        return query(con, "case_details", {})
+    finally:
+        con.unregister("worked_keys")
+
+
 def _replace_roster(
     con: duckdb.DuckDBPyConnection, roster: pl.DataFrame, business_date: date
 ) -> int:

@@ -64,14 +64,11 @@ final as (
         s.client_id,
         s.case_id,
         s.customer_id,
-        c.customer_name,
-        c.id_number,
-        c.card_number,
-        c.phone,
-        c.address,
-        c.province,
+        -- whether the case can be phoned, visited or written to; the text itself is read for
+        -- the worked rows only (sql/case_details.sql)
+        c.phone is not null as has_phone,
+        c.address is not null as has_address,
         s.city,
-        c.district,
         s.product,
         s.principal,
         s.balance,
