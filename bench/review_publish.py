@@ -52,7 +52,7 @@ def _build_cache(home: Path, day: date, cache: Path) -> None:
     con = warehouse.connect(home)
     try:
         params = {"business_date": day}
-        night = warehouse.query(con, "night_cases", params)
+        night = warehouse.query(con, "night_cases", params).sort("client_id", "case_id")
         roster = warehouse.query(con, "roster", {})
         scores = score_night(con, home, day)
         cases, debtors = decide(night, scores.frame, roster, policy, day)

@@ -112,5 +112,6 @@ final as (
         or pv.previous_status <> s.status
 )
 
+-- No ORDER BY: sorting a million wide rows was the largest allocation of the night inside DuckDB
+-- and ran out under a 1GB memory limit; pipeline/load.py night_book sorts the frame instead.
 select * from final
-order by client_id, case_id
