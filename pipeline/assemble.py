@@ -3,10 +3,15 @@
 Worklists (one row per case, a debtor's cases adjacent, best first), holds (every other case of
 tonight's book, with its reason) and the letter batch. Checks that every case of the book ends in
 exactly one place, so no case is lost silently.
+
+The book carries no names, numbers or addresses (issue 8: a million rows of text that only the
+worked ~1% show): the worked rows' are asked for by key (``CaseDetails``, in a night
+``pipeline.load.case_details``), after the allocation, and held cases' are never read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,6 +25,11 @@ from pipeline.rules import call_window
 from pipeline.strategy import action_for
 
 LETTER_NOT_ALLOWED = "letter not allowed for this case (R11-R13, R19)"
+
+# What a worklist shows of a case beyond the book: read for the worked rows only.
+DETAIL_COLUMNS = ("customer_name", "id_number", "card_number", "phone", "district", "address")
+# Given (client_id, case_id) keys, those cases' DETAIL_COLUMNS (with the keys).
+CaseDetails = Callable[[pl.DataFrame], pl.DataFrame]
 
 WORKLIST_COLUMNS = (
     "collector_id",
@@ -113,6 +123,13 @@ def _ranked(
     )
 
 
+def _with_details(worked: pl.DataFrame, details: CaseDetails) -> pl.DataFrame:
+    """The worked rows with their names, numbers and addresses (``details`` of their keys)."""
+    keys = ["client_id", "case_id"]
+    found = details(worked.select(keys)).select(*keys, *DETAIL_COLUMNS)
+    return worked.join(found, on=keys, how="left")
+
+
 def assemble(
     cases: pl.DataFrame,
     debtors: pl.DataFrame,
@@ -120,10 +137,13 @@ def assemble(
     roster: pl.DataFrame,
     policy: Policy,
     business_date: date | None = None,
+    *,
+    details: CaseDetails,
 ) -> NightFrames:
     """Build worklists, holds and letters from the decisions; see the module docstring.
 
     With ``business_date``, a worklist's ranking also weighs how near each return date is.
+    ``details`` is asked once, for the worked rows' keys.
     """
     over = allocation.unassigned.with_columns(_over=pl.lit(True))
     placed = (
@@ -145,6 +165,7 @@ def assemble(
     worked = _ranked(
         placed.filter(pl.col("hold_reason").is_null()), business_date, policy.cycle_days
     )
+    worked = _with_details(worked, details)
     people = roster.select("collector_id", pl.col("name").alias("collector_name"), "team")
     channel = pl.col("channel")
     worklists = (

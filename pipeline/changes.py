@@ -114,11 +114,11 @@ def _get(frame: pl.DataFrame, name: str, dtype: Any) -> pl.Expr:
 
 def _rules(policy: Policy) -> list[pl.Expr]:
     """Why each channel is barred for a case (null where it is allowed), in the rules' words."""
-    no_address = pl.col("address").is_null()
+    no_address = ~pl.col("has_address")
     phone_rule = (
         pl.when(pl.col("can_phone"))
         .then(None)
-        .when(pl.col("phone").is_null())
+        .when(~pl.col("has_phone"))
         .then(pl.lit("no phone number"))
         .otherwise(pl.lit("no phone collector in tonight"))
     )
@@ -158,16 +158,16 @@ def decisions_frame(
     worklists and holds. Nothing here is published: it is kept in the warehouse.
     """
     # Only the columns kept or needed for the rules: a join gathers every column of its left
-    # frame, and the book's frame has some 60 (names, addresses, note counts) of a million rows.
+    # frame, and the book's frame has some 60 (note counts, dates, flags) of a million rows.
     narrow = cases.select(
         c
         for c in cases.columns
         if (c in DECISION_SCHEMA and c not in _PLACED and not c.startswith("value_"))
-        or c in ("debtor_key", "address", "phone", "last_letter_outcome")
+        or c in ("debtor_key", "has_address", "has_phone", "last_letter_outcome")
     )
     base = narrow.with_columns(
-        _get(cases, "address", pl.Utf8),
-        _get(cases, "phone", pl.Utf8),
+        # a book without the flag is one without the text: nothing to phone, visit or write to
+        *(_get(cases, f"has_{c}", pl.Boolean).fill_null(False) for c in ("address", "phone")),
         _get(cases, "last_letter_outcome", pl.Utf8),
         *(_get(cases, f"can_{c}", pl.Boolean).fill_null(False) for c in ("phone", "visit")),
         _get(cases, "can_letter", pl.Boolean).fill_null(False),

@@ -296,10 +296,22 @@ def contact_stats_current(con: duckdb.DuckDBPyConnection, business_date: date) -
 def night_book(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
     """The night's book (``sql/night_cases.sql``'s rows): from the contact stats and the last
     30 days of notes (``sql/night_book.sql``) when they are current for the night, else (a past
-    night run again after later ones) from the whole history."""
+    night run again after later ones) from the whole history. By client and case: sorted here,
+    not by DuckDB, whose sort of the wide rows needed more than a 1GB memory limit allows."""
     current = contact_stats_current(con, business_date)
     name = "night_book" if current else "night_cases"
-    return query(con, name, {"business_date": business_date})
+    return query(con, name, {"business_date": business_date}).sort("client_id", "case_id")
+
+
+def case_details(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:
+    """The name, id and card numbers, phone, district and address of the cases ``keys`` names
+    (client_id, case_id), from the current cases (``sql/case_details.sql``): the night's book
+    carries none of it, so only the rows a person is shown (a worklist's) are read."""
+    con.register("worked_keys", keys.select("client_id", "case_id").to_arrow())
+    try:
+        return query(con, "case_details", {})
+    finally:
+        con.unregister("worked_keys")
 
 
 def _replace_roster(

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,16 @@ from pipeline.assemble import NightFrames, assemble
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.evidence import gather
 from pipeline.ingest import IngestResult, ReceivedFile, ingest
-from pipeline.load import LoadStats, begin, commit, load, night_book, rollback, transaction
+from pipeline.load import (
+    LoadStats,
+    begin,
+    case_details,
+    commit,
+    load,
+    night_book,
+    rollback,
+    transaction,
+)
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
 from pipeline.policy import Policy, load_policy
@@ -637,7 +647,16 @@ def _allocate_and_stage(
         scores = replace(scores, frame=scores.frame.clear())
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
-        frames = assemble(cases, debtors, allocation, roster, policy, business_date)
+        # names, numbers and addresses of the worked rows only: the book carries none
+        frames = assemble(
+            cases,
+            debtors,
+            allocation,
+            roster,
+            policy,
+            business_date,
+            details=partial(case_details, con),
+        )
     replaces = _previous_run(con, business_date)
     with timer.stage("review"):
         review = review_night(

@@ -173,16 +173,14 @@ def _eligibility(night: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> p
     has = {c: active.filter(pl.col("channel") == c).height > 0 for c in CHANNELS}
     return night.with_columns(
         # a pack may bar the phone alone (us-regf's caps are about calls): phone_barred
-        can_phone=pl.lit(has["phone"])
-        & pl.col("phone").is_not_null()
-        & pl.col("phone_barred").is_null(),
+        can_phone=pl.lit(has["phone"]) & pl.col("has_phone") & pl.col("phone_barred").is_null(),
         # R14/R15: a visit is chosen with care, after background work; a debtor not yet
         # verified gets the covering first call (过案) when a phone can reach them, and a visit
         # only when no phone can.
         can_visit=pl.lit(has["visit"])
         & pl.col("city").is_in(visit_cities.implode())
-        & pl.col("address").is_not_null()
-        & (pl.col("verified") | pl.col("phone").is_null() | pl.col("phone_invalid")),
+        & pl.col("has_address")
+        & (pl.col("verified") | ~pl.col("has_phone") | pl.col("phone_invalid")),
         # R11 amount threshold, R12 the address is the debtor's own (no returned mail),
         # R13 only open accounts (closed ones are held), R19 only after identity is verified.
         can_letter=pl.lit(has["letter"]) & letter_allowed(policy),

@@ -64,14 +64,11 @@ final as (
         s.client_id,
         s.case_id,
         s.customer_id,
-        c.customer_name,
-        c.id_number,
-        c.card_number,
-        c.phone,
-        c.address,
-        c.province,
+        -- whether the case can be phoned, visited or written to; the text itself is read for
+        -- the worked rows only (sql/case_details.sql)
+        c.phone is not null as has_phone,
+        c.address is not null as has_address,
         s.city,
-        c.district,
         s.product,
         s.principal,
         s.balance,
@@ -115,5 +112,6 @@ final as (
         or pv.previous_status <> s.status
 )
 
+-- No ORDER BY: sorting a million wide rows was the largest allocation of the night inside DuckDB
+-- and ran out under a 1GB memory limit; pipeline/load.py night_book sorts the frame instead.
 select * from final
-order by client_id, case_id

@@ -1,8 +1,10 @@
 -- The night's book: every case still open at $business_date or closed tonight, with what the
--- strategy needs: contact details, verification (R19), promises, complaints, and the collector
--- who worked the debtor earlier in the current cycle (continuity), and what the rule packs count
--- in the contact history (pipeline/rules): the night's worklist is worked the day after
--- $business_date, so windows are counted back from that day.
+-- strategy needs: whether it has a phone number and an address (not the text of either, nor the
+-- name, id or card: sql/case_details.sql reads them for the worked rows only), verification
+-- (R19), promises, complaints, and the collector who worked the debtor earlier in the current
+-- cycle (continuity), and what the rule packs count in the contact history (pipeline/rules):
+-- the night's worklist is worked the day after $business_date, so windows are counted back
+-- from that day.
 with
 
 snapshot as (
@@ -120,14 +122,11 @@ final as (
         s.client_id,
         s.case_id,
         s.customer_id,
-        c.customer_name,
-        c.id_number,
-        c.card_number,
-        c.phone,
-        c.address,
-        c.province,
+        -- whether the case can be phoned, visited or written to; the text itself is read for
+        -- the worked rows only (sql/case_details.sql)
+        c.phone is not null as has_phone,
+        c.address is not null as has_address,
         s.city,
-        c.district,
         s.product,
         s.principal,
         s.balance,
@@ -177,5 +176,6 @@ final as (
         or pv.previous_status <> s.status
 )
 
+-- No ORDER BY: sorting a million wide rows was the largest allocation of the night inside DuckDB
+-- and ran out under a 1GB memory limit; pipeline/load.py night_book sorts the frame instead.
 select * from final
-order by client_id, case_id

@@ -7,20 +7,17 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.assemble import DETAIL_COLUMNS, CaseDetails
+
 TONIGHT = date(2026, 11, 23)
 
 NIGHT_SCHEMA: dict[str, Any] = {
     "client_id": pl.Utf8,
     "case_id": pl.Utf8,
     "customer_id": pl.Utf8,
-    "customer_name": pl.Utf8,
-    "id_number": pl.Utf8,
-    "card_number": pl.Utf8,
-    "phone": pl.Utf8,
-    "address": pl.Utf8,
-    "province": pl.Utf8,
+    "has_phone": pl.Boolean,
+    "has_address": pl.Boolean,
     "city": pl.Utf8,
-    "district": pl.Utf8,
     "product": pl.Utf8,
     "principal": pl.Float64,
     "balance": pl.Float64,
@@ -94,7 +91,27 @@ def case(case_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 def night(*rows: dict[str, Any]) -> pl.DataFrame:
-    return pl.DataFrame(list(rows), schema=NIGHT_SCHEMA)
+    """The book of ``rows`` as sql/night_book.sql gives it: whether each case has a phone number
+    and an address, never the text (``details`` gives that)."""
+    flagged = [
+        {**r, "has_phone": r["phone"] is not None, "has_address": r["address"] is not None}
+        for r in rows
+    ]
+    return pl.DataFrame([{c: r.get(c) for c in NIGHT_SCHEMA} for r in flagged], schema=NIGHT_SCHEMA)
+
+
+def details(*rows: dict[str, Any]) -> CaseDetails:
+    """``rows``' names, numbers and addresses for ``pipeline.assemble.assemble``, as
+    ``pipeline.load.case_details`` reads them from the warehouse: only the keys asked for."""
+    text = pl.DataFrame(
+        [{c: r.get(c) for c in ("client_id", "case_id", *DETAIL_COLUMNS)} for r in rows],
+        schema={c: pl.Utf8 for c in ("client_id", "case_id", *DETAIL_COLUMNS)},
+    )
+
+    def read(keys: pl.DataFrame) -> pl.DataFrame:
+        return text.join(keys, on=["client_id", "case_id"], how="semi")
+
+    return read
 
 
 def scores(frame: pl.DataFrame, p: float = 0.3) -> pl.DataFrame:

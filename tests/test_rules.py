@@ -21,7 +21,7 @@ from pipeline.assemble import NightFrames, assemble
 from pipeline.policy import Policy
 from pipeline.rules import base, cn_2026, us_regf
 from pipeline.strategy import INSTALMENT_PLAN, TRACE, decide
-from tests.factories import TONIGHT, case, collector, night, roster, scores
+from tests.factories import TONIGHT, case, collector, details, night, roster, scores
 
 ROSTER = roster(collector("P1", "phone"), collector("V1", "visit"), collector("L1", "letter"))
 PHONES = roster(collector("P1", "phone"))
@@ -55,7 +55,8 @@ def _night(
 ) -> tuple[pl.DataFrame, NightFrames]:
     frame = _frame(*rows)
     cases, debtors = decide(frame, scores(frame), team, policy, TONIGHT)
-    frames = assemble(cases, debtors, allocate(debtors, team, policy), team, policy)
+    allocation = allocate(debtors, team, policy)
+    frames = assemble(cases, debtors, allocation, team, policy, details=details(*rows))
     return cases, frames
 
 

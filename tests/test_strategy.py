@@ -9,7 +9,7 @@ import pytest
 from pipeline.assemble import NightFrames
 from pipeline.policy import Policy
 from pipeline.strategy import decide, overdue_stage
-from tests.factories import TONIGHT, case, collector, night, roster, scores
+from tests.factories import TONIGHT, case, collector, details, night, roster, scores
 
 WORK_DAY = TONIGHT + timedelta(days=1)  # the worklist is worked the day after the files arrive
 
@@ -110,8 +110,10 @@ def test_r19_the_first_action_on_an_unverified_debtor_is_verification() -> None:
     from pipeline.allocate import allocate
     from pipeline.assemble import assemble
 
-    cases, debtors = _decide(case("A", right_party_contacts=0), case("B", customer_id="D2"))
-    frames = assemble(cases, debtors, allocate(debtors, ROSTER, Policy()), ROSTER, Policy())
+    rows = (case("A", right_party_contacts=0), case("B", customer_id="D2"))
+    cases, debtors = _decide(*rows)
+    allocation = allocate(debtors, ROSTER, Policy())
+    frames = assemble(cases, debtors, allocation, ROSTER, Policy(), details=details(*rows))
     actions = dict(frames.worklists.select("case_id", "action").iter_rows())
     assert actions["A"] == "first call: verify identity"
     assert actions["B"] != "first call: verify identity"
@@ -151,7 +153,8 @@ def _frames(
 
     frame = night(*rows)
     cases, debtors = decide(frame, scores(frame), team, policy, TONIGHT)
-    return assemble(cases, debtors, allocate(debtors, team, policy), team, policy, TONIGHT)
+    allocation = allocate(debtors, team, policy)
+    return assemble(cases, debtors, allocation, team, policy, TONIGHT, details=details(*rows))
 
 
 def test_a_debtors_rows_are_adjacent_with_one_reference_and_the_total_owed() -> None:

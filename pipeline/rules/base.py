@@ -108,7 +108,7 @@ def apply(cases: pl.DataFrame, policy: Policy, business_date: date) -> pl.DataFr
         if column not in cases.columns:
             cases = cases.with_columns(pl.lit(None, dtype=dtype).alias(column))
     wilful = (pl.col("refusals") >= policy.legal_review_refusals).fill_null(False)
-    no_number = pl.col("phone").is_null() | pl.col("phone_invalid").fill_null(False)
+    no_number = ~pl.col("has_phone") | pl.col("phone_invalid").fill_null(False)
     rules: list[tuple[pl.Expr, str | pl.Expr]] = [
         (pl.col("status").is_in(CLOSED_STATUSES), pl.col("status")),
         # R1/R13: past its return date on the work day a case goes back to the client, even
@@ -134,7 +134,7 @@ def letter_allowed(policy: Policy) -> pl.Expr:
     returned), R13 only open accounts (closed ones are held), R19 only after verification."""
     return (
         (pl.col("balance") > policy.letter_min_amount)
-        & pl.col("address").is_not_null()
+        & pl.col("has_address")
         & (pl.col("last_letter_outcome").fill_null("") != "mail_returned")
         & pl.col("verified")
         & ~pl.col("status").is_in(CLOSED_STATUSES)
