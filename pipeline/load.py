@@ -7,7 +7,7 @@ business date (what the model learns from) and payments that close a case mark i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -206,37 +206,57 @@ def _append(
     return _insert(con, statement, "incoming_rows", incoming)
 
 
-def _append_contacts(
-    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, business_date: date
-) -> int:
-    """Append the night's new notes (as ``_append``) and fold them into the per-case contact
-    stats (``sql/contact_stats.sql``): only tonight's new notes are read, never the history."""
-    if frame.is_empty():
-        return 0
-    incoming = _last_per_key(frame, ["client_id", "note_id"]).select(
-        *CONTACT_COLUMNS, pl.lit(business_date).alias("business_date")
-    )
-    con.register("incoming_rows", incoming)
-    try:
-        if _empty(con, "contacts"):
-            # The first night: every note is new, so the night's frame is inserted and folded
-            # as it stands, with no anti-join and no copy of 5M notes into a temp table.
-            con.execute("create or replace temp view night_contacts as select * from incoming_rows")
-            added = _count(con, "insert into contacts by name select * from night_contacts", {})
-            _fold_contact_stats(con)
-            con.execute("drop view night_contacts")
-            return added
-        con.execute(
-            "create or replace temp table night_contacts as select i.* from incoming_rows as i "
-            "where not exists (select 1 from contacts as t "
+class _Contacts:
+    """The night's new notes, appended batch by batch, folded into the per-case contact stats
+    (``sql/contact_stats.sql``) once, after the last batch: only tonight's new notes are read,
+    never the history, and never folded per batch (one fold of 5M notes is far cheaper than
+    many small ones)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, business_date: date) -> None:
+        self.con = con
+        self.business_date = business_date
+        if _stats_missing(con):  # a warehouse from before the stats existed
+            build_contact_stats(con)
+        # The first night: every note is new, so each batch goes straight into contacts, with
+        # no anti-join and no copy into a temp table, and tonight's notes are all of contacts.
+        self.first = _empty(con, "contacts")
+        self.staged = False  # a later night: tonight's new notes are in night_contacts
+        self.added = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        incoming = _last_per_key(frame, ["client_id", "note_id"]).select(
+            *CONTACT_COLUMNS, pl.lit(self.business_date).alias("business_date")
+        )
+        if self.first:
+            statement = "insert into contacts by name select * from incoming_rows"
+            self.added += _insert(self.con, statement, "incoming_rows", incoming)
+            return
+        new = (
+            "select i.* from incoming_rows as i where not exists (select 1 from contacts as t "
             "where t.client_id = i.client_id and t.note_id = i.note_id)"
         )
-    finally:
-        con.unregister("incoming_rows")
-    added = _count(con, "insert into contacts by name select * from night_contacts", {})
-    _fold_contact_stats(con)
-    con.execute("drop table night_contacts")
-    return added
+        into = (
+            "insert into night_contacts by name"
+            if self.staged
+            else ("create or replace temp table night_contacts as")
+        )
+        _insert(self.con, f"{into} {new}", "incoming_rows", incoming)
+        self.staged = True
+
+    def finish(self) -> int:
+        if self.first and self.added:
+            self.con.execute("create or replace temp view night_contacts as select * from contacts")
+            _fold_contact_stats(self.con)
+            self.con.execute("drop view night_contacts")
+        elif self.staged:
+            self.added = _count(
+                self.con, "insert into contacts by name select * from night_contacts", {}
+            )
+            _fold_contact_stats(self.con)
+            self.con.execute("drop table night_contacts")
+        return self.added
 
 
 def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -369,6 +389,76 @@ def _store_rejects(
     )
 
 
+class KindLoader(Protocol):
+    """One kind's valid rows put into the warehouse: ``add`` each batch (a whole file's rows,
+    or a batch of a file read in batches), then ``finish`` once; the count of rows loaded
+    (None: no roster tonight). Tonight's batches of a kind carry distinct keys (``validate``'s
+    ``duplicate_key`` and ``superseded``), so loading them one by one gives what loading them
+    at once gives."""
+
+    def add(self, frame: pl.DataFrame) -> None: ...
+    def finish(self) -> int | None: ...
+
+
+class _Cases:
+    def __init__(self, con: duckdb.DuckDBPyConnection, business_date: date) -> None:
+        self.con, self.business_date, self.upserted = con, business_date, 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.upserted += _upsert_cases(self.con, frame, self.business_date)
+
+    def finish(self) -> int:
+        return self.upserted
+
+
+class _Payments:
+    def __init__(self, con: duckdb.DuckDBPyConnection, business_date: date) -> None:
+        self.con, self.business_date, self.added = con, business_date, 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        keys = ["client_id", "payment_id"]
+        self.added += _append(
+            self.con, "payments", frame, PAYMENT_COLUMNS, keys, self.business_date
+        )
+
+    def finish(self) -> int:
+        return self.added
+
+
+class _Roster:
+    """The roster is replaced whole, once: its files are small and read whole."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, business_date: date) -> None:
+        self.con, self.business_date = con, business_date
+        self.frames: list[pl.DataFrame] = []
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if not frame.is_empty():
+            self.frames.append(frame)
+
+    def finish(self) -> int | None:
+        if not self.frames:
+            return None
+        roster = pl.concat(self.frames, how="vertical")
+        return _replace_roster(self.con, roster, self.business_date)
+
+
+# The order the kinds are loaded in: the cases before the payments and notes that name them.
+LOAD_ORDER = ("cases", "payments", "contacts", "collectors")
+_LOADERS: dict[str, Callable[[duckdb.DuckDBPyConnection, date], KindLoader]] = {
+    "cases": _Cases,
+    "payments": _Payments,
+    "contacts": _Contacts,
+    "collectors": _Roster,
+}
+
+
+def kind_loader(con: duckdb.DuckDBPyConnection, kind: str, business_date: date) -> KindLoader:
+    """The loader of ``kind``; made for every kind, in ``LOAD_ORDER``, even without rows (the
+    notes' loader first builds contact stats a warehouse lacks)."""
+    return _LOADERS[kind](con, business_date)
+
+
 def load(
     con: duckdb.DuckDBPyConnection,
     frames: Mapping[str, pl.DataFrame],
@@ -377,19 +467,29 @@ def load(
     business_date: date,
 ) -> LoadStats:
     """Load one night into the warehouse in one transaction: all of it, or none of it."""
-    params = {"business_date": business_date}
-    empty = pl.DataFrame()
     with transaction(con):
-        cases = _upsert_cases(con, frames.get("cases", empty), business_date)
-        payments = frames.get("payments", empty)
-        payments_added = _append(
-            con, "payments", payments, PAYMENT_COLUMNS, ["client_id", "payment_id"], business_date
-        )
-        if _stats_missing(con):
-            build_contact_stats(con)
-        contacts_added = _append_contacts(con, frames.get("contacts", empty), business_date)
-        roster = frames.get("collectors", empty)
-        collectors = None if roster.is_empty() else _replace_roster(con, roster, business_date)
+        loaded: dict[str, int | None] = {}
+        for kind in LOAD_ORDER:
+            loader = kind_loader(con, kind, business_date)
+            if kind in frames:
+                loader.add(frames[kind])
+            loaded[kind] = loader.finish()
+        return finish_load(con, loaded, rejects, files, business_date, _rows_per_file(frames))
+
+
+def finish_load(
+    con: duckdb.DuckDBPyConnection,
+    loaded: Mapping[str, int | None],
+    rejects: pl.DataFrame,
+    files: Sequence[FileRecord],
+    business_date: date,
+    rows_per_file: Mapping[str, int],
+) -> LoadStats:
+    """After every kind is loaded (``loaded``: kind -> ``KindLoader.finish``): the night's case
+    snapshot, the cases paid off, the rejects and the files received. Joins the transaction of
+    the caller."""
+    params = {"business_date": business_date}
+    with transaction(con):
         con.execute("delete from case_snapshots where business_date = $business_date", params)
         con.execute(f"insert into case_snapshots {sql_text('snapshot_cases')}", params)
         closed = _count(
@@ -422,13 +522,13 @@ def load(
             {**params, "files": read_again},
         )
         _store_rejects(con, rejects, business_date)
-        _record_files(con, files, business_date, _rows_per_file(frames), rejected_per_file)
+        _record_files(con, files, business_date, rows_per_file, rejected_per_file)
     return LoadStats(
-        cases_upserted=cases,
-        payments_added=payments_added,
+        cases_upserted=loaded.get("cases") or 0,
+        payments_added=loaded.get("payments") or 0,
         payments_unknown_case=unknown,
-        contacts_added=contacts_added,
-        collectors=collectors,
+        contacts_added=loaded.get("contacts") or 0,
+        collectors=loaded.get("collectors"),
         cases_closed_paid=closed,
         snapshot_rows=snapshot_rows,
     )
