@@ -600,33 +600,46 @@ class ParquetSource:
     def batches(
         self, batch_rows: int, columns: Collection[str] | None = None
     ) -> Iterator[pl.DataFrame]:
-        """The file's rows, ``batch_rows`` at a time; only the contract's ``columns`` if given
-        (the others null). InputFileError where the file turns out unreadable."""
-        import pyarrow.parquet as pq
-
+        """The file's rows, about ``batch_rows`` at a time; only the contract's ``columns`` if
+        given (the others null). InputFileError where the file turns out unreadable."""
         types = VALUE_TYPES.get(self.kind, {})
         wanted = {r: c for r, c in self.mapping.items() if columns is None or c in columns}
         first = 1
+        for table in self._tables(batch_rows, list(wanted)):
+            frame = pl.DataFrame(
+                [
+                    _parquet_column(table.column(raw), types.get(c), self.name, raw).alias(c)
+                    for raw, c in wanted.items()
+                ],
+                height=table.num_rows,
+            )
+            yield _compacted(_finish(frame, self.name, None, None, self.kind, first), True)
+            first += table.num_rows
+
+    def _tables(self, batch_rows: int, columns: list[str]) -> Iterator[Any]:
+        """pyarrow's record batches, joined up to at least ``batch_rows`` rows: a batch never
+        spans two row groups, and a file written in small row groups (100k rows) would
+        otherwise be validated and loaded in many small batches, each with its fixed costs."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         with _as_unreadable(self.name):
             parquet = pq.ParquetFile(
-                self.path, read_dictionary=[r for r in self.few if r in wanted] or None
+                self.path, read_dictionary=[r for r in self.few if r in columns] or None
             )
-            reading = parquet.iter_batches(batch_size=batch_rows, columns=list(wanted))
+            reading = parquet.iter_batches(batch_size=batch_rows, columns=columns)
         with contextlib.closing(parquet):
+            held: list[Any] = []
             while True:
                 with _as_unreadable(self.name):
                     batch = next(reading, None)
+                if batch is not None:
+                    held.append(batch)
+                if held and (batch is None or sum(b.num_rows for b in held) >= batch_rows):
+                    yield pa.Table.from_batches(held)
+                    held = []
                 if batch is None:
                     return
-                frame = pl.DataFrame(
-                    [
-                        _parquet_column(batch.column(raw), types.get(c), self.name, raw).alias(c)
-                        for raw, c in wanted.items()
-                    ],
-                    height=batch.num_rows,
-                )
-                yield _compacted(_finish(frame, self.name, None, None, self.kind, first), True)
-                first += batch.num_rows
 
 
 @contextlib.contextmanager

@@ -150,7 +150,11 @@ def _insert(con: duckdb.DuckDBPyConnection, statement: str, name: str, frame: pl
         con.unregister(name)
 
 
-def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_date: date) -> int:
+def _upsert_cases(
+    con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_date: date, *, new: bool = False
+) -> int:
+    """Update the known cases, insert the others; ``new``: none of them is known (the first
+    night), so they are inserted as they are, without the update's and insert's joins."""
     if cases.is_empty():
         return 0
     if "district" not in cases.columns:  # an optional column the contract added later
@@ -165,6 +169,9 @@ def _upsert_cases(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, business_
     # book of 1M sent again, against 3 for the update; the same rows either way).
     on = "c.client_id = i.client_id and c.case_id = i.case_id"
     sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
+    if new:
+        statement = "insert into cases by name select * from incoming_cases"
+        return _insert(con, statement, "incoming_cases", incoming)
     con.register("incoming_cases", incoming)
     try:
         update = f"update cases as c set {sets} from incoming_cases as i where {on}"
@@ -403,9 +410,12 @@ class KindLoader(Protocol):
 class _Cases:
     def __init__(self, con: duckdb.DuckDBPyConnection, business_date: date) -> None:
         self.con, self.business_date, self.upserted = con, business_date, 0
+        # The first night: no case is known, and tonight's batches carry distinct keys, so
+        # every batch is new (no batch is joined against the cases the ones before added).
+        self.first = _empty(con, "cases")
 
     def add(self, frame: pl.DataFrame) -> None:
-        self.upserted += _upsert_cases(self.con, frame, self.business_date)
+        self.upserted += _upsert_cases(self.con, frame, self.business_date, new=self.first)
 
     def finish(self) -> int:
         return self.upserted
