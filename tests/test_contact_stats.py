@@ -115,7 +115,7 @@ def _rebuilt(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 def test_stats_folded_in_parts_equal_the_stats_folded_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The fold split by a hash of the case (pipeline.load.FOLD_NOTES, 2M notes on a large
+    """The fold split by a hash of the case (pipeline.load.FOLD_NOTES, 5M notes on a large
     night), here in parts of 2,000 notes: the first night's 21k notes into empty stats, then
     two nights' 5k into the stats kept (each part's cases replaced); as folded at once."""
     monkeypatch.setattr(load_module, "FOLD_NOTES", 2_000)
