@@ -17,18 +17,19 @@ Whatever the bytes, reading ends in rows or in a refusal, never in another excep
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
@@ -83,6 +84,8 @@ class RawTables(dict[str, pl.DataFrame]):
 class IngestResult:
     files: list[ReceivedFile]
     tables: RawTables = field(default_factory=RawTables)
+    # with ``stream_parquet``: the Parquet files, opened but not read (in name order)
+    sources: list[ParquetSource] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,45 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks (a 10M-case night's notes are gigabytes)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+# A file archived without being read whole is copied this many bytes at a time.
+COPY_CHUNK = 8 * 2**20
+
+
 def archive(data: bytes, name: str, digest: str, home: Path, business_date: date) -> Path:
     """Keep the file unchanged under the home folder; written aside, then renamed into place.
 
     A file that cannot be archived (a full or read-only disk) fails the night: nothing may be
     read that is not kept first (DOMAIN.md R2).
     """
+    return _keep(lambda handle: handle.write(data), name, digest, home, business_date)
+
+
+def archive_file(path: Path, name: str, digest: str, home: Path, business_date: date) -> Path:
+    """``archive`` for a file read in batches: copied in chunks, never held whole, and hashed
+    as it is copied, so that what is kept is what ``digest`` names (a file still being written
+    when it was hashed is refused, not kept under another file's hash)."""
+
+    def copy(handle: BinaryIO) -> None:
+        copied = hashlib.sha256()
+        with path.open("rb") as source:
+            while chunk := source.read(COPY_CHUNK):
+                copied.update(chunk)
+                handle.write(chunk)
+        if copied.hexdigest() != digest:
+            raise InputFileError(name, "changed while it was being received: send it again")
+
+    return _keep(copy, name, digest, home, business_date)
+
+
+def _keep(
+    write: Callable[[BinaryIO], object], name: str, digest: str, home: Path, business_date: date
+) -> Path:
     folder = home / "archive" / business_date.isoformat()
     target = folder / f"{digest[:16]}-{name}"
     partial = target.with_name(target.name + ".partial")
@@ -120,7 +156,7 @@ def archive(data: bytes, name: str, digest: str, home: Path, business_date: date
         folder.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             with partial.open("wb") as handle:
-                handle.write(data)
+                write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             partial.replace(target)
@@ -130,6 +166,9 @@ def archive(data: bytes, name: str, digest: str, home: Path, business_date: date
             f"cannot archive {name} into {folder}: {exc.strerror or type(exc).__name__}; "
             "the night stopped before reading anything (files are kept before they are read)"
         ) from None
+    except InputFileError:
+        partial.unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -544,6 +583,93 @@ def _read_parquet(data: bytes, name: str, compact: bool) -> tuple[str, pl.DataFr
     return kind, pl.DataFrame(columns, height=height)
 
 
+@dataclass(frozen=True)
+class ParquetSource:
+    """A Parquet file of the night read in row batches, never whole (README "Performance": the
+    notes of a 10M-case night are 50M rows). Read from its archived copy, so that every pass
+    reads the bytes kept (R2). Each batch is the frame ``read_file`` gives for those rows: the
+    same columns, types and row numbers (a row's number is its 1-based place in the file)."""
+
+    name: str
+    path: Path  # the archived copy
+    kind: str
+    mapping: dict[str, str]  # the file's column -> the contract's
+    few: tuple[str, ...]  # the file's columns read as dictionaries (``FEW_VALUES``)
+    rows: int
+
+    def batches(
+        self, batch_rows: int, columns: Collection[str] | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """The file's rows, about ``batch_rows`` at a time; only the contract's ``columns`` if
+        given (the others null). InputFileError where the file turns out unreadable."""
+        types = VALUE_TYPES.get(self.kind, {})
+        wanted = {r: c for r, c in self.mapping.items() if columns is None or c in columns}
+        first = 1
+        for table in self._tables(batch_rows, list(wanted)):
+            frame = pl.DataFrame(
+                [
+                    _parquet_column(table.column(raw), types.get(c), self.name, raw).alias(c)
+                    for raw, c in wanted.items()
+                ],
+                height=table.num_rows,
+            )
+            yield _compacted(_finish(frame, self.name, None, None, self.kind, first), True)
+            first += table.num_rows
+
+    def _tables(self, batch_rows: int, columns: list[str]) -> Iterator[Any]:
+        """pyarrow's record batches, joined up to at least ``batch_rows`` rows: a batch never
+        spans two row groups, and a file written in small row groups (100k rows) would
+        otherwise be validated and loaded in many small batches, each with its fixed costs."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with _as_unreadable(self.name):
+            parquet = pq.ParquetFile(
+                self.path, read_dictionary=[r for r in self.few if r in columns] or None
+            )
+            reading = parquet.iter_batches(batch_size=batch_rows, columns=columns)
+        with contextlib.closing(parquet):
+            held: list[Any] = []
+            while True:
+                with _as_unreadable(self.name):
+                    batch = next(reading, None)
+                if batch is not None:
+                    held.append(batch)
+                if held and (batch is None or sum(b.num_rows for b in held) >= batch_rows):
+                    yield pa.Table.from_batches(held)
+                    held = []
+                if batch is None:
+                    return
+
+
+@contextlib.contextmanager
+def _as_unreadable(name: str) -> Iterator[None]:
+    """pyarrow's error on a damaged file (whatever it raises) as the file's refusal."""
+    try:
+        yield
+    except BaseException as exc:
+        if _is_interrupt(exc) or isinstance(exc, InputFileError):
+            raise
+        raise InputFileError(
+            name, f"is not a readable Parquet file ({type(exc).__name__})"
+        ) from None
+
+
+def open_parquet(path: Path, name: str) -> ParquetSource:
+    """The kind and columns of a Parquet file (its footer only), as ``_read_parquet`` finds
+    them; InputFileError if it cannot be read or is of no known kind."""
+    import pyarrow.parquet as pq
+
+    with _as_unreadable(name), pq.ParquetFile(path) as parquet:
+        names = [str(n) for n in parquet.schema_arrow.names]
+        rows = parquet.metadata.num_rows
+    if len(set(names)) != len(names):
+        raise InputFileError(name, "has two columns of the same name")
+    kind, mapping = _kind_and_mapping(name, names)
+    few = tuple(raw for raw, column in mapping.items() if column in FEW_VALUES)
+    return ParquetSource(name, path, kind, mapping, few, rows)
+
+
 def _kind_and_mapping(name: str, headers: list[str]) -> tuple[str, dict[str, str]]:
     kind = kind_of(name, headers)
     if kind is None:
@@ -610,15 +736,17 @@ def _finish(
     numbers: list[int] | pl.Series | None,
     shape: list[str | None] | pl.Series | None,
     kind: str,
+    first_row: int = 1,
 ) -> pl.DataFrame:
-    """Add the file name, row numbers (1, 2, ... for Parquet) and shape; all contract columns."""
+    """Add the file name, row numbers (1, 2, ... for Parquet; a batch of a Parquet file goes on
+    from ``first_row``) and shape; all contract columns."""
     n = frame.height
     extra = [
         pl.lit(name).alias("_file"),
         (
             pl.Series("_row", numbers, dtype=pl.Int64)
             if numbers is not None
-            else pl.int_range(1, n + 1, dtype=pl.Int64)
+            else pl.int_range(first_row, first_row + n, dtype=pl.Int64)
         ).alias("_row"),
         # a Parquet row has no shape to get wrong: a column of nulls that takes no memory
         (
@@ -677,32 +805,48 @@ READERS = 2
 Read = tuple[str, pl.DataFrame, str | None]
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A Parquet file received to be read in batches: its record and its source."""
+
+    file: ReceivedFile
+    source: ParquetSource
+
+
+Slot = ReceivedFile | Streamed | tuple[str, str, str, Future[Read]]
+
+
 def ingest(
     input_dir: Path,
     home: Path,
     business_date: date,
     known: Mapping[str, str] | Iterable[str],
+    *,
+    stream_parquet: bool = False,
 ) -> IngestResult:
     """Archive and read every file of ``input_dir``; ``known`` holds SHA-256s received before
     (a mapping says when and as what, for the message: ``"2026-11-16 as cases.csv"``).
 
     Each file is archived before it is read (on the main thread, in name order); the reading is
-    done by ``READERS`` threads, and the results are taken in name order, as one by one."""
+    done by ``READERS`` threads, and the results are taken in name order, as one by one. With
+    ``stream_parquet`` a Parquet file is hashed and archived in chunks and only opened: it comes
+    back in ``sources``, for its rows to be read in batches (``ParquetSource.batches``)."""
     earlier = dict(known) if isinstance(known, Mapping) else {}
     seen = set(known)
     tonight: dict[str, str] = {}
     # per file in name order: what became of it, or its reading under way
-    slots: list[ReceivedFile | tuple[str, str, str, Future[Read]]] = []
+    slots: list[Slot] = []
     with ThreadPoolExecutor(READERS, thread_name_prefix="caseflow-ingest") as readers:
         for path in _night_files(input_dir):
             _wait_for_readers(slots, READERS)  # at most READERS files' bytes held at once
+            streamed = stream_parquet and path.suffix.lower() == ".parquet"
             try:
-                data = path.read_bytes()
+                data = b"" if streamed else path.read_bytes()
+                digest = sha256_file(path) if streamed else sha256_of(data)
             except OSError as exc:  # unreadable now (permissions, still being written): not kept
                 why = f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
                 slots.append(ReceivedFile(path.name, "", None, "refused", 0, "", why))
                 continue
-            digest = sha256_of(data)
             if digest in seen:
                 if digest in tonight:
                     why = f"the same bytes as {tonight[digest]}, read tonight: skipped"
@@ -713,18 +857,33 @@ def ingest(
                 continue
             seen.add(digest)
             tonight[digest] = path.name
+            if streamed:
+                slots.append(_opened(path, digest, home, business_date))
+                continue
             stored = str(archive(data, path.name, digest, home, business_date))
             reading = readers.submit(read_file, data, path.name, compact=True)
             del data  # the reader holds it until the file is read
             slots.append((path.name, digest, stored, reading))
-        files, parts = _collect(slots)
+        files, parts, sources = _collect(slots)
     tables = RawTables((kind, _concat_files(frames)) for kind, frames in parts.items())
-    return IngestResult(files=files, tables=tables)
+    return IngestResult(files=files, tables=tables, sources=sources)
 
 
-def _wait_for_readers(
-    slots: Sequence[ReceivedFile | tuple[str, str, str, Future[Read]]], at_most: int
-) -> None:
+def _opened(path: Path, digest: str, home: Path, business_date: date) -> ReceivedFile | Streamed:
+    """A Parquet file archived in chunks, then opened from its archived copy (its footer)."""
+    try:
+        stored = archive_file(path, path.name, digest, home, business_date)
+    except InputFileError as exc:  # changed while copied: nothing kept
+        return ReceivedFile(path.name, digest, None, "refused", 0, "", str(exc))
+    try:
+        source = open_parquet(stored, path.name)
+    except InputFileError as exc:
+        return ReceivedFile(path.name, digest, None, "refused", 0, str(stored), str(exc))
+    record = ReceivedFile(path.name, digest, source.kind, "read", source.rows, str(stored))
+    return Streamed(record, source)
+
+
+def _wait_for_readers(slots: Sequence[Slot], at_most: int) -> None:
     """Wait until fewer than ``at_most`` files are being read."""
     running = [s[3] for s in slots if isinstance(s, tuple) and not s[3].done()]
     if len(running) >= at_most:
@@ -732,15 +891,21 @@ def _wait_for_readers(
 
 
 def _collect(
-    slots: Sequence[ReceivedFile | tuple[str, str, str, Future[Read]]],
-) -> tuple[list[ReceivedFile], dict[str, list[pl.DataFrame]]]:
-    """The files' records and each kind's frames, in name order; a reading's InputFileError
-    makes its file refused, any other error is raised as it would be reading one by one."""
+    slots: Sequence[Slot],
+) -> tuple[list[ReceivedFile], dict[str, list[pl.DataFrame]], list[ParquetSource]]:
+    """The files' records, each kind's frames and the sources to stream, in name order; a
+    reading's InputFileError makes its file refused, any other error is raised as it would be
+    reading one by one."""
     files: list[ReceivedFile] = []
     parts: dict[str, list[pl.DataFrame]] = {}
+    sources: list[ParquetSource] = []
     for slot in slots:
         if isinstance(slot, ReceivedFile):
             files.append(slot)
+            continue
+        if isinstance(slot, Streamed):
+            files.append(slot.file)
+            sources.append(slot.source)
             continue
         name, digest, stored, reading = slot
         try:
@@ -750,23 +915,45 @@ def _collect(
             continue
         parts.setdefault(kind, []).append(frame)
         files.append(ReceivedFile(name, digest, kind, "read", frame.height, stored, None, encoding))
-    return files, parts
+    return files, parts, sources
+
+
+# A column's type in one file: its polars type, and whether any row has a value.
+ColumnTypes = dict[str, tuple[pl.DataType, bool]]
+
+
+def column_types(frame: pl.DataFrame) -> ColumnTypes:
+    return {
+        c: (frame.schema[c], frame.get_column(c).null_count() < frame.height) for c in frame.columns
+    }
+
+
+def unified_types(files: Sequence[ColumnTypes]) -> dict[str, pl.DataType | None]:
+    """The type each column takes in every file of a kind: the one type of the files where it
+    has a value (a column all null in a file, absent from it, takes any type), or None, text:
+    typed in one file (Parquet) and text in another, it is text in all (as Arrow writes the
+    typed values), so that validate reads one column."""
+    targets: dict[str, pl.DataType | None] = {}
+    for column in files[0]:
+        dtypes = {f[column][0] for f in files if f[column][1]}
+        targets[column] = next(iter(dtypes), pl.Null()) if len(dtypes) <= 1 else None
+    return targets
+
+
+def conform(frame: pl.DataFrame, targets: Mapping[str, pl.DataType | None]) -> pl.DataFrame:
+    """``frame`` (a file of a kind, or a batch of one) in its kind's ``unified_types``."""
+    return frame.with_columns(
+        pl.col(c).cast(t) if t is not None else _as_text(frame.get_column(c))
+        for c, t in targets.items()
+    )
 
 
 def _concat_files(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """One frame of a kind's files. A column typed in one file (Parquet) and text in another is
-    text in all (as Arrow writes the typed values), so that validate reads one column."""
+    """One frame of a kind's files, each in the types of ``unified_types``."""
     if len(frames) == 1:
         return frames[0]
-    for column in frames[0].columns:
-        # a column all null in a file (absent from it) takes any type
-        dtypes = {f.schema[column] for f in frames if f.get_column(column).null_count() < f.height}
-        if len(dtypes) <= 1:
-            target = next(iter(dtypes), pl.Null())
-            frames = [f.with_columns(pl.col(column).cast(target)) for f in frames]
-        else:
-            frames = [f.with_columns(_as_text(f.get_column(column))) for f in frames]
-    return pl.concat(frames, how="vertical")
+    targets = unified_types([column_types(f) for f in frames])
+    return pl.concat([conform(f, targets) for f in frames], how="vertical")
 
 
 def _as_text(values: pl.Series) -> pl.Series:

@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 
 from models.score import Scores, score_night
-from pipeline import warehouse
+from pipeline import stream, warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble
 from pipeline.errors import CaseflowError, UsageError
@@ -45,7 +45,7 @@ from pipeline.load import (
     begin,
     case_details,
     commit,
-    load,
+    finish_load,
     night_book,
     rollback,
     transaction,
@@ -64,7 +64,7 @@ from pipeline.report import build_report_data
 from pipeline.review import NightReview, record_review, review_night, stored_worklists
 from pipeline.safety import check_free_space, describe_os_error, keep_last_good
 from pipeline.strategy import decide
-from pipeline.validate import Validated, validate
+from pipeline.validate import Validated
 
 StageCallback = Callable[[str, float], None]
 REJECT_SCHEMA = {
@@ -123,6 +123,11 @@ class Loaded:
 def _ingest_and_load(
     con: duckdb.DuckDBPyConnection, input_dir: Path, home: Path, business_date: date, timer: Timer
 ) -> Loaded:
+    """Receive, validate and load the night's files (``pipeline.stream``: a Parquet file in
+    batches, never whole). The ingest stage also reads each Parquet file through once (a file
+    that cannot be read is refused before any of its rows is loaded); the validate stage finds
+    the keys repeated within or across files; the load stage validates and loads batch by
+    batch, in one transaction (the night's, when run_night began one)."""
     known = {
         sha: f"{day} as {name}"
         for sha, day, name in con.execute(
@@ -130,23 +135,24 @@ def _ingest_and_load(
         ).fetchall()
     }
     with timer.stage("ingest"):
-        received = ingest(input_dir, home, business_date, known)
+        received = ingest(input_dir, home, business_date, known, stream_parquet=True)
+        scanned = stream.scan(received, stream.BATCH_ROWS)
+        del received
     with timer.stage("validate"):
-        checked = validate(received.tables, business_date)
-        rejects = pl.concat([checked.rejects, _refused_files(received)], how="vertical_relaxed")
-    with timer.stage("load"):
-        stats = load(con, checked.frames, rejects, received.files, business_date)
-    return Loaded(
-        files=received.files,
-        rows_valid={k: v.height for k, v in sorted(checked.frames.items())},
-        rejects=checked.rejects,
-        stats=stats,
-    )
+        plans = stream.plan(scanned, stream.BATCH_ROWS)
+        files = scanned.files
+        del scanned
+    with timer.stage("load"), transaction(con):
+        night = stream.load_kinds(con, plans, business_date, stream.BATCH_ROWS)
+        del plans
+        rejects = pl.concat([night.rejects, _refused_files(files)], how="vertical_relaxed")
+        stats = finish_load(con, night.loaded, rejects, files, business_date, night.rows_per_file)
+    return Loaded(files=files, rows_valid=night.rows_valid, rejects=night.rejects, stats=stats)
 
 
-def _refused_files(received: IngestResult) -> pl.DataFrame:
+def _refused_files(files: list[ReceivedFile]) -> pl.DataFrame:
     """A file refused whole is one line of rejected.csv (row 0), so it is never lost silently."""
-    refused = [f for f in received.files if f.status == "refused"]
+    refused = [f for f in files if f.status == "refused"]
     return pl.DataFrame(
         {
             "file": [f.name for f in refused],

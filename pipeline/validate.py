@@ -17,7 +17,7 @@ it. Every row read is thus either loaded or in the rejects, with a reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -275,17 +275,27 @@ def _one_reason_per_cell(failures: pl.DataFrame) -> pl.DataFrame:
 
 
 def validate_kind(
-    kind: str, raw: pl.DataFrame, business_date: date
+    kind: str, raw: pl.DataFrame, business_date: date, duplicates: pl.Series | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The good rows of one kind (typed) and the rejects of its bad rows.
 
     ``raw`` is not needed once the failures are found: a caller that hands it over without
     keeping it (``validate`` does, for ``RawTables``) lets its text columns go before the good
     rows are copied out, so a night never holds its raw, parsed and good frames at once.
+
+    ``raw`` may be one batch of a file read in batches: ``duplicates`` then holds the row
+    numbers (``_row``) of the rows whose key the file repeats, found over the whole file
+    (``duplicate_rows``); they are ``duplicate_key`` here whether or not the other row of the
+    pair is in this batch (a pair within the batch is found again, and its line is the same).
     """
     typed, unreadable = parse_kind(kind, raw)
     failures = pl.concat(
-        [unreadable, _schema_failures(kind, typed, raw, business_date), _shape_failures(kind, raw)],
+        [
+            unreadable,
+            _schema_failures(kind, typed, raw, business_date),
+            _shape_failures(kind, raw),
+            _known_duplicates(kind, raw, duplicates),
+        ],
         how="vertical",
     )
     del raw
@@ -294,6 +304,36 @@ def validate_kind(
     return _emptied_into_good(typed, failures.get_column("_index").unique()), failures.drop(
         "_index"
     )
+
+
+def _known_duplicates(kind: str, raw: pl.DataFrame, rows: pl.Series | None) -> pl.DataFrame:
+    """The reject lines pandera's ``duplicate_key`` would give the rows of ``raw`` numbered
+    ``rows`` (the check names the key's last column)."""
+    if rows is None or rows.len() == 0:
+        return _concat([])
+    at = raw.get_column("_row").is_in(rows.implode()).arg_true()
+    return _failure_rows(raw, at, kind, KEYS[kind][-1], "duplicate_key")
+
+
+def typed_keys(kind: str, raw: pl.DataFrame) -> pl.DataFrame:
+    """The key columns of ``raw`` as ``parse_kind`` types them (trimmed, blank as null), as
+    text: what ``duplicate_key`` and ``superseded`` compare."""
+    return pl.DataFrame([_clean_text(raw.get_column(k)).cast(pl.Utf8) for k in KEYS[kind]])
+
+
+def key_hashes(kind: str, raw: pl.DataFrame) -> pl.Series:
+    """A 64-bit hash of each row's typed key: equal keys, equal hashes (a pass over a file's
+    keys keeps 8 bytes a row, not the keys)."""
+    return typed_keys(kind, raw).hash_rows()
+
+
+def duplicate_rows(kind: str, keys: pl.DataFrame, rows: pl.Series) -> pl.Series:
+    """Of one file's rows numbered ``rows`` with their ``typed_keys``, those pandera's
+    ``duplicate_key`` sets aside: the key repeated in the file, its last column not blank.
+    ``keys`` needs only hold every row that may repeat one (whose key hash repeats)."""
+    last = KEYS[kind][-1]
+    flagged = keys.select(pl.struct(pl.all()).is_duplicated() & pl.col(last).is_not_null())
+    return rows.filter(flagged.to_series())
 
 
 def _in_two_files(good: pl.DataFrame, keys: list[str]) -> pl.Series:
@@ -395,10 +435,11 @@ def validate(tables: Mapping[str, pl.DataFrame], business_date: date) -> Validat
         good, replaced = superseded(kind, good)
         frames[kind] = good
         rejects.extend([bad, replaced])
-    all_rejects = (
-        pl.concat(rejects, how="vertical") if rejects else pl.DataFrame(schema=REJECT_SCHEMA)
-    )
-    return Validated(
-        frames=frames,
-        rejects=all_rejects.sort("file", "row", "column", "rule").unique(maintain_order=True),
-    )
+    return Validated(frames=frames, rejects=sorted_rejects(rejects))
+
+
+def sorted_rejects(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The night's reject lines by file, row, column and rule, each once (a batch's own
+    ``duplicate_key`` line and the whole file's are the same line)."""
+    all_rejects = pl.concat(parts, how="vertical") if parts else pl.DataFrame(schema=REJECT_SCHEMA)
+    return all_rejects.sort("file", "row", "column", "rule").unique(maintain_order=True)

@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 from models.features import feature_frame, night_features
 from models.score import model_scores
 from models.train import train
+from pipeline import load as load_module
 from pipeline import warehouse
 from pipeline.load import build_contact_stats, contact_stats_current, load, night_book
 from tests.warehouse_fixture import NO_REJECTS, File, history_dates, load_history
@@ -95,6 +96,38 @@ def test_stats_rebuilt_at_once_equal_the_stats_folded_night_by_night(
     finally:
         con.execute("rollback")
     assert_frame_equal(rebuilt, folded)
+
+
+def _stats(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return warehouse.select(con, "select * from case_contact_stats order by client_id, case_id")
+
+
+def _rebuilt(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The stats built at once from every note (rolled back)."""
+    con.execute("begin")
+    try:
+        con.execute("delete from case_contact_stats")
+        build_contact_stats(con)
+        return _stats(con)
+    finally:
+        con.execute("rollback")
+
+
+def test_stats_folded_in_parts_equal_the_stats_folded_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fold split by a hash of the case (pipeline.load.FOLD_NOTES, 5M notes on a large
+    night), here in parts of 2,000 notes: the first night's 21k notes into empty stats, then
+    two nights' 5k into the stats kept (each part's cases replaced); as folded at once."""
+    monkeypatch.setattr(load_module, "FOLD_NOTES", 2_000)
+    in_parts = warehouse.connect(tmp_path / "parts")
+    try:
+        load_history(in_parts, until=NIGHTS[2])
+        night_by_night = _stats(in_parts)
+        monkeypatch.setattr(load_module, "FOLD_NOTES", 10**9)
+        assert_frame_equal(night_by_night, _rebuilt(in_parts))
+    finally:
+        in_parts.close()
 
 
 def test_a_past_night_run_again_reads_the_whole_history(con: duckdb.DuckDBPyConnection) -> None:
