@@ -34,6 +34,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 import pipeline.run
+import pipeline.stream
 from cli import app
 from pipeline.headers import COLUMNS
 from pipeline.masking import mask_card_number, mask_id_number
@@ -272,7 +273,8 @@ def _library_errors_quoting(
         def broken(*args: object, error: Callable[[], BaseException] = make, **kw: object) -> None:
             raise error()
 
-        monkeypatch.setattr(pipeline.run, "validate", broken)
+        # raised in the validate stage (pipeline.stream.plan: the night's repeated keys)
+        monkeypatch.setattr(pipeline.stream, "plan", broken)
         result = CliRunner().invoke(app, [*run, "--out", str(tmp_path / "out")])
         assert result.exit_code == 1, result.output
         assert "internal error" in result.output and "Traceback" not in result.output

@@ -203,7 +203,8 @@ def test_a_warehouse_that_cannot_be_written_fails_the_night_with_a_message(
     def full(*args: object, **kwargs: object) -> None:
         raise duckdb.IOException('IO Error: Could not write file "x": No space left on device')
 
-    monkeypatch.setattr(pipeline.run, "load", full)
+    # after every batch is appended: the rollback must take them back
+    monkeypatch.setattr(pipeline.run, "finish_load", full)
     with pytest.raises(CaseflowError, match=r"could not be written.*rolled back"):
         run_night(NIGHT2, setup.inputs / NIGHT2.isoformat(), tmp_path / "out" / "n2", home)
     assert warehouse_state(home) == before
@@ -224,7 +225,7 @@ def test_a_warehouse_out_of_memory_fails_the_night_naming_the_limit_to_raise(
             "Out of Memory Error: failed to pin block of size 256.0 KiB (2.7 GiB/2.7 GiB used)"
         )
 
-    monkeypatch.setattr(pipeline.run, "load", out_of_memory)
+    monkeypatch.setattr(pipeline.run, "finish_load", out_of_memory)
     with pytest.raises(
         CaseflowError, match=r"out of memory.*limit of 3GB.*CASEFLOW_DUCKDB_MEMORY.*rolled back"
     ):
