@@ -18,7 +18,7 @@ from models.train import train
 from pipeline import load as load_module
 from pipeline import warehouse
 from pipeline.load import build_contact_stats, contact_stats_current, load, night_book
-from tests.warehouse_fixture import NO_REJECTS, File, history_dates, load_history
+from tests.warehouse_fixture import NO_REJECTS, File, history_dates, history_warehouse, load_history
 
 NIGHTS = history_dates()
 KEYS = ["client_id", "case_id"]  # the queries leave the order to pipeline.load.night_book
@@ -28,10 +28,7 @@ LAST_NIGHT = NIGHTS[-1]
 @pytest.fixture(scope="module")
 def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """The samples' 13 history nights, loaded night by night (the stats folded 13 times)."""
-    connection = warehouse.connect(tmp_path_factory.mktemp("stats"))
-    load_history(connection)
-    yield connection
-    connection.close()
+    yield from history_warehouse(tmp_path_factory.mktemp("stats"))
 
 
 def _full(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:

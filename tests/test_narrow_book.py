@@ -18,7 +18,7 @@ from pipeline.load import case_details, night_book
 from pipeline.policy import Policy
 from pipeline.strategy import decide
 from tests.factories import TONIGHT, case, collector, details, night, roster, scores
-from tests.warehouse_fixture import history_dates, load_history
+from tests.warehouse_fixture import history_dates, history_warehouse
 
 LAST_NIGHT = history_dates()[-1]
 # What a case says of the person: none of it is in the book.
@@ -29,10 +29,7 @@ KEYS = ["client_id", "case_id"]
 @pytest.fixture(scope="module")
 def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """The samples' 13 history nights."""
-    connection = warehouse.connect(tmp_path_factory.mktemp("narrow"))
-    load_history(connection)
-    yield connection
-    connection.close()
+    yield from history_warehouse(tmp_path_factory.mktemp("narrow"))
 
 
 @pytest.mark.parametrize("name", ["night_book", "night_cases"])

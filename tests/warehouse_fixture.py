@@ -8,6 +8,7 @@ may replace it with the real ``pipeline.run.load_night`` once ingest and validat
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipeline import warehouse
 from pipeline.load import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,3 +123,12 @@ def load_history(
         load(con, frames, NO_REJECTS, files, day)
         loaded.append(day)
     return loaded
+
+
+def history_warehouse(folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A warehouse in ``folder`` with the samples' 13 history nights loaded night by night (the
+    contact stats folded 13 times), open until the caller's fixture ends."""
+    connection = warehouse.connect(folder)
+    load_history(connection)
+    yield connection
+    connection.close()
