@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -74,6 +75,21 @@ def test_the_line_times_every_stage_and_counts_what_was_written(
     counts = line["counts"]
     assert counts["worked"] + counts["held"] == counts["book"]
     assert line["machine"]["nproc"] >= 1 and line["machine"]["memory_gb"] > 0
+
+
+def test_a_night_that_fails_still_gives_its_line_with_the_stages_it_finished(
+    tmp_path: Path,
+) -> None:
+    """A night out of memory inside DuckDB (the 10M night's way to end, issue 8) is a figure
+    worth printing, like one the benchmark stops: the failure, the stages done, the peak."""
+    cmd = [sys.executable, str(BENCH / "night.py"), "--cases", "2000", "--world", str(tmp_path)]
+    env = {**os.environ, "CASEFLOW_DUCKDB_MEMORY": "8MB"}
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = json.loads(done.stdout)
+    assert line["outcome"].startswith("failed (exit 1): error: the warehouse ran out of memory")
+    assert {"ingest", "validate"} <= set(line["stages"]) and "publish" not in line["stages"]
+    assert line["peak_rss_mb"] > 50 and "wall_seconds" not in line
 
 
 def test_the_baseline_runs_on_the_same_world_and_gives_the_ratio(
