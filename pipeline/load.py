@@ -164,14 +164,14 @@ def _upsert_cases(
         pl.lit(business_date).alias("as_of"),
         pl.col("_file").alias("source_file"),
     )
+    if new:
+        statement = "insert into cases by name select * from incoming_cases"
+        return _insert(con, statement, "incoming_cases", incoming)
     # An update of the known cases and an insert of the new ones, not INSERT OR REPLACE: that
     # deletes and re-inserts every known case through the key's index (8 CPU seconds for a
     # book of 1M sent again, against 3 for the update; the same rows either way).
     on = "c.client_id = i.client_id and c.case_id = i.case_id"
     sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
-    if new:
-        statement = "insert into cases by name select * from incoming_cases"
-        return _insert(con, statement, "incoming_cases", incoming)
     con.register("incoming_cases", incoming)
     try:
         update = f"update cases as c set {sets} from incoming_cases as i where {on}"
@@ -247,7 +247,7 @@ class _Contacts:
         into = (
             "insert into night_new_contacts by name"
             if self.staged
-            else ("create or replace temp table night_new_contacts as")
+            else "create or replace temp table night_new_contacts as"
         )
         _insert(self.con, f"{into} {new}", "incoming_rows", incoming)
         self.staged = True
