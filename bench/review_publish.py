@@ -36,6 +36,7 @@ from pipeline import warehouse  # noqa: E402
 from pipeline.allocate import allocate  # noqa: E402
 from pipeline.assemble import NightFrames, assemble  # noqa: E402
 from pipeline.load import begin, case_details, rollback  # noqa: E402
+from pipeline.parts import WHOLE  # noqa: E402
 from pipeline.policy import load_policy  # noqa: E402
 from pipeline.publish import NightOutputs, stage  # noqa: E402
 from pipeline.report import build_report_data  # noqa: E402
@@ -52,7 +53,8 @@ def _build_cache(home: Path, day: date, cache: Path) -> None:
     con = warehouse.connect(home)
     try:
         params = {"business_date": day}
-        night = warehouse.query(con, "night_cases", params).sort("client_id", "case_id")
+        book = {**params, **WHOLE.params()}
+        night = warehouse.query(con, "night_cases", book).sort("client_id", "case_id")
         roster = warehouse.query(con, "roster", {})
         scores = score_night(con, home, day)
         cases, debtors = decide(night, scores.frame, roster, policy, day)

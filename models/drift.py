@@ -67,15 +67,23 @@ def reference(values: Values, categories: int | None = None) -> dict[str, Any]:
     return {"edges": edges, "shares": _shares(_numeric_counts(values, edges))}
 
 
+def counts(ref: Mapping[str, Any], values: Values) -> npt.NDArray[np.int64]:
+    """``values`` counted in the bins of a ``reference`` (the last bin: missing)."""
+    if "categories" in ref:
+        return _category_counts(values, int(ref["categories"]))
+    return _numeric_counts(values, ref["edges"])
+
+
+def psi_of_counts(ref: Mapping[str, Any], found: npt.NDArray[np.int64]) -> float:
+    """Population stability index of bin counts (``counts``) against a ``reference``."""
+    expected = np.maximum(np.asarray(ref["shares"], dtype=np.float64), FLOOR)
+    actual = np.maximum(found / max(int(found.sum()), 1), FLOOR)
+    return round(float(np.sum((actual - expected) * np.log(actual / expected))), 6)
+
+
 def psi(ref: Mapping[str, Any], values: Values) -> float:
     """Population stability index of ``values`` against a ``reference``."""
-    if "categories" in ref:
-        counts = _category_counts(values, int(ref["categories"]))
-    else:
-        counts = _numeric_counts(values, ref["edges"])
-    expected = np.maximum(np.asarray(ref["shares"], dtype=np.float64), FLOOR)
-    actual = np.maximum(counts / max(int(counts.sum()), 1), FLOOR)
-    return round(float(np.sum((actual - expected) * np.log(actual / expected))), 6)
+    return psi_of_counts(ref, counts(ref, values))
 
 
 def main_features(importance: Mapping[str, float], top: int = MAIN_FEATURES) -> list[str]:
@@ -98,6 +106,38 @@ def references(
     return found
 
 
+# Bin counts of the score and of each watched column: a night scored in parts (pipeline.parts)
+# adds its parts' counts (``add_counts``) and takes the PSI of the sum (``night_drift``).
+Counts = dict[str, npt.NDArray[np.int64]]
+
+
+def night_counts(
+    refs: Mapping[str, Mapping[str, Any]],
+    x: npt.NDArray[np.float64],
+    columns: Sequence[str],
+    scores: Values,
+) -> Counts:
+    """The bin counts of the score and of each watched column of ``x`` (rows: active cases)."""
+    found = {name: counts(refs[name], x[:, j]) for j, name in enumerate(columns) if name in refs}
+    return {SCORE: counts(refs[SCORE], scores), **found}
+
+
+def add_counts(a: Counts, b: Counts) -> Counts:
+    """Two parts' counts together (either may be empty: a part without a model's rows)."""
+    both = {name: a[name] + b[name] for name in a.keys() & b.keys()}
+    return {**a, **b, **both}
+
+
+def night_drift(refs: Mapping[str, Mapping[str, Any]], found: Counts) -> dict[str, float]:
+    """PSI of the score and of each watched column from the night's counts, the score first,
+    then the largest; empty when no active case was scored."""
+    if SCORE not in found or int(found[SCORE].sum()) == 0:
+        return {}
+    psis = {n: psi_of_counts(refs[n], c) for n, c in found.items() if n != SCORE and n in refs}
+    ordered = sorted(psis.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {SCORE: psi_of_counts(refs[SCORE], found[SCORE]), **dict(ordered)}
+
+
 def night_psi(
     refs: Mapping[str, Mapping[str, Any]],
     x: npt.NDArray[np.float64],
@@ -106,11 +146,7 @@ def night_psi(
 ) -> dict[str, float]:
     """PSI of the score and of each watched column tonight, the score first, then the
     largest."""
-    if scores.size == 0:
-        return {}
-    found = {name: psi(refs[name], x[:, j]) for j, name in enumerate(columns) if name in refs}
-    ordered = sorted(found.items(), key=lambda kv: (-kv[1], kv[0]))
-    return {SCORE: psi(refs[SCORE], scores), **dict(ordered)}
+    return night_drift(refs, night_counts(refs, x, columns, scores))
 
 
 def drift_warning(drift: Mapping[str, float], threshold: float = PSI_WARN) -> str | None:

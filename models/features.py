@@ -17,6 +17,7 @@ import polars as pl
 
 from pipeline import warehouse
 from pipeline.load import contact_stats_current
+from pipeline.parts import WHOLE, Part
 
 # CONTRACT.md's products (the model learns its own list from the training rows)
 PRODUCTS = ("credit_card", "consumer_loan", "cash_loan", "auto_loan", "mortgage", "other")
@@ -82,20 +83,28 @@ SEGMENTS = ("product", "stage")
 KEYS = ("business_date", "client_id", "case_id")
 
 
-def feature_frame(con: duckdb.DuckDBPyConnection, date_from: date, date_to: date) -> pl.DataFrame:
-    """Point-in-time features of every case snapshot of the nights date_from..date_to."""
-    frame = warehouse.query(con, "features", {"date_from": date_from, "date_to": date_to})
+def feature_frame(
+    con: duckdb.DuckDBPyConnection, date_from: date, date_to: date, part: Part = WHOLE
+) -> pl.DataFrame:
+    """Point-in-time features of every case snapshot of the nights date_from..date_to (of one
+    ``part`` of the debtors: ``pipeline.parts``)."""
+    params = {"date_from": date_from, "date_to": date_to, **part.params()}
+    frame = warehouse.query(con, "features", params)
     return frame.sort(list(KEYS))  # a fixed row order: the same warehouse gives the same model
 
 
-def night_features(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
-    """``feature_frame`` of one night, as scoring needs it: from the contact stats the load
-    keeps (``sql/features_night.sql``, no rescan of every note) when they are current for the
-    night, else from the whole history. The same rows either way (tests/test_contact_stats.py).
+def night_features(
+    con: duckdb.DuckDBPyConnection, business_date: date, part: Part = WHOLE
+) -> pl.DataFrame:
+    """``feature_frame`` of one night (or of one ``part`` of it), as scoring needs it: from the
+    contact stats the load keeps (``sql/features_night.sql``, no rescan of every note) when
+    they are current for the night, else from the whole history. The same rows either way
+    (tests/test_contact_stats.py).
     """
     if not contact_stats_current(con, business_date):
-        return feature_frame(con, business_date, business_date)
-    frame = warehouse.query(con, "features_night", {"business_date": business_date})
+        return feature_frame(con, business_date, business_date, part)
+    params = {"business_date": business_date, **part.params()}
+    frame = warehouse.query(con, "features_night", params)
     # the order of ``feature_frame``; one night's business_date is one value, and leaving it
     # out of the sort keys cut a third of the sort's time at a million cases
     return frame.sort([k for k in KEYS if k != "business_date"])

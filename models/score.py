@@ -27,6 +27,7 @@ from models import drift as drift_module
 from models.features import night_features, prepare
 from models.trees import probability_function
 from pipeline.errors import ModelError
+from pipeline.parts import WHOLE, Part
 
 if TYPE_CHECKING:  # the registry brings scikit-learn and skops: imported when a model is used
     from models.registry import LoadedModel
@@ -72,20 +73,55 @@ class Scores:
         }
 
 
-def score_night(con: duckdb.DuckDBPyConnection, home: Path, business_date: date) -> Scores:
-    """Score every case in the night's snapshot (all statuses; the strategy picks the active)."""
-    features = night_features(con, business_date)  # from the contact stats when current
-    champion = None
-    if (home / "models").is_dir():  # else no model was ever trained: skip importing the registry
-        from models.registry import Registry
+@dataclass(frozen=True)
+class NightScorer:
+    """The night's way of scoring, loaded once and used on each part of the book
+    (``pipeline.parts``): the champion model when there is one, else the R6 rule."""
 
-        registry = Registry(home)
-        champion = registry.champion()
+    loaded: LoadedModel | None
+
+    @property
+    def method(self) -> str:
+        return "rule" if self.loaded is None else "model"
+
+    def score(self, features: pl.DataFrame) -> tuple[pl.DataFrame, drift_module.Counts]:
+        """The scores of ``features``' rows, and the drift counts of the active ones (empty
+        without a model)."""
+        if self.loaded is None:
+            return rule_scores(features), {}
+        with threadpool_limits(limits=1):  # see ``model_scores``
+            return _model_scores(features, self.loaded)
+
+    def scores(self, frame: pl.DataFrame, counts: drift_module.Counts) -> Scores:
+        """``Scores`` of the night: ``frame`` and the drift of the night's summed ``counts``."""
+        if self.loaded is None:
+            return Scores(frame, method="rule", model_version=None, model_sha256=None)
+        drift = drift_module.night_drift(self.loaded.drift, counts)
+        return Scores(frame, "model", self.loaded.version, self.loaded.sha256, drift)
+
+
+def night_scorer(home: Path) -> NightScorer:
+    """The champion of ``home``'s registry, loaded (its file checked against the registry's
+    SHA-256), or the R6 rule when no model was ever trained or none is champion."""
+    if not (home / "models").is_dir():  # no model was ever trained: skip importing the registry
+        return NightScorer(None)
+    from models.registry import Registry
+
+    registry = Registry(home)
+    champion = registry.champion()
     if champion is None:
-        return Scores(rule_scores(features), method="rule", model_version=None, model_sha256=None)
-    loaded = registry.load(champion.version)  # refuses a file that is not the one trained
-    frame, drift = model_scores(features, loaded)
-    return Scores(frame, "model", loaded.version, loaded.sha256, drift)
+        return NightScorer(None)
+    return NightScorer(registry.load(champion.version))  # refuses a file not the one trained
+
+
+def score_night(
+    con: duckdb.DuckDBPyConnection, home: Path, business_date: date, part: Part = WHOLE
+) -> Scores:
+    """Score every case in the night's snapshot (all statuses; the strategy picks the active),
+    or one ``part`` of it."""
+    scorer = night_scorer(home)
+    features = night_features(con, business_date, part)  # from the contact stats when current
+    return scorer.scores(*scorer.score(features))
 
 
 def model_scores(
@@ -98,12 +134,13 @@ def model_scores(
     small, and on a busy machine spinning OpenMP threads made the samples' night seven times
     slower with two threads than with one (0.27 s against 1.9 s)."""
     with threadpool_limits(limits=threads):
-        return _model_scores(features, loaded)
+        frame, counts = _model_scores(features, loaded)
+    return frame, drift_module.night_drift(loaded.drift, counts)
 
 
 def _model_scores(
     features: pl.DataFrame, loaded: LoadedModel
-) -> tuple[pl.DataFrame, dict[str, float]]:
+) -> tuple[pl.DataFrame, drift_module.Counts]:
     if features.is_empty():
         return pl.DataFrame(schema=SCORE_SCHEMA), {}
     rows = prepare(features)
@@ -128,13 +165,13 @@ def _model_scores(
     watched = np.asarray(
         [j for j, name in enumerate(model.encoder.columns) if name in loaded.drift], dtype=np.intp
     )
-    drift = drift_module.night_psi(
+    counts = drift_module.night_counts(
         loaded.drift,
         x[np.ix_(active, watched)],
         [model.encoder.columns[j] for j in watched],
         probability[active],
     )
-    return frame, drift
+    return frame, counts
 
 
 def rule_scores(features: pl.DataFrame) -> pl.DataFrame:

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from pipeline.headers import COLUMNS
+from pipeline.parts import WHOLE, Part
 from pipeline.warehouse import query, sql_text
 
 # Connections inside a transaction begun here (by id: a DuckDB connection cannot say whether it
@@ -338,14 +339,18 @@ def contact_stats_current(con: duckdb.DuckDBPyConnection, business_date: date) -
     return later == 0
 
 
-def night_book(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
-    """The night's book (``sql/night_cases.sql``'s rows): from the contact stats and the last
-    30 days of notes (``sql/night_book.sql``) when they are current for the night, else (a past
-    night run again after later ones) from the whole history. By client and case: sorted here,
-    not by DuckDB, whose sort of the wide rows needed more than a 1GB memory limit allows."""
+def night_book(
+    con: duckdb.DuckDBPyConnection, business_date: date, part: Part = WHOLE
+) -> pl.DataFrame:
+    """The night's book (``sql/night_cases.sql``'s rows), or one ``part`` of it (its debtors'
+    cases, ``pipeline.parts``): from the contact stats and the last 30 days of notes
+    (``sql/night_book.sql``) when they are current for the night, else (a past night run again
+    after later ones) from the whole history. By client and case: sorted here, not by DuckDB,
+    whose sort of the wide rows needed more than a 1GB memory limit allows."""
     current = contact_stats_current(con, business_date)
     name = "night_book" if current else "night_cases"
-    return query(con, name, {"business_date": business_date}).sort("client_id", "case_id")
+    params = {"business_date": business_date, **part.params()}
+    return query(con, name, params).sort("client_id", "case_id")
 
 
 def case_details(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
 from importlib import metadata
@@ -33,12 +33,14 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from models.score import Scores, score_night
+from models.drift import Counts, add_counts
+from models.features import night_features
+from models.score import SCORE_SCHEMA, Scores, night_scorer
 from pipeline import stream, warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble
 from pipeline.errors import CaseflowError, UsageError
-from pipeline.evidence import gather
+from pipeline.evidence import Evidence, gather
 from pipeline.ingest import IngestResult, ReceivedFile, ingest
 from pipeline.load import (
     LoadStats,
@@ -52,6 +54,7 @@ from pipeline.load import (
 )
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
+from pipeline.parts import night_parts
 from pipeline.policy import Policy, load_policy
 from pipeline.publish import (
     NightOutputs,
@@ -89,13 +92,18 @@ class Timer:
     on_stage: StageCallback | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
+    _total: dict[str, float] = field(default_factory=dict)
+
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: str, *, last: bool = True) -> Iterator[None]:
+        """Time a stage. A stage run once per part of the book (``pipeline.parts``) adds up:
+        its time is the sum, told to ``on_stage`` once, when its ``last`` part ends."""
         start = time.perf_counter()
         yield
-        elapsed = time.perf_counter() - start
+        elapsed = self._total.get(name, 0.0) + time.perf_counter() - start
+        self._total[name] = elapsed
         self.seconds[name] = round(elapsed, 3)
-        if self.on_stage is not None:
+        if last and self.on_stage is not None:
             self.on_stage(name, elapsed)
 
 
@@ -626,6 +634,60 @@ def _checkpoint(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> None:
         warnings.append(f"the warehouse checkpoint failed ({scrub_error(str(exc))}); retried later")
 
 
+@dataclass(frozen=True)
+class Decided:
+    """The night's book scored and decided, part by part (``_score_and_decide``)."""
+
+    cases: pl.DataFrame  # strategy.decide's cases, every part's
+    debtors: pl.DataFrame  # strategy.decide's debtors, in debtor_key order
+    scores: Scores  # the method, the model and the drift; its frame is let go (empty)
+    evidence: Evidence
+    book: int  # cases in the night's book
+
+
+def _score_and_decide(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    business_date: date,
+    policy: Policy,
+    roster: pl.DataFrame,
+    timer: Timer,
+) -> Decided:
+    """Score and decide the night's book one part at a time (``pipeline.parts``: a part is a
+    million cases, every case of a debtor in one), so the book, its features and scores are
+    never held whole; the parts' cases and debtors are put together for the allocation."""
+    parts = night_parts(con, business_date)
+    with timer.stage("score", last=False):
+        scorer = night_scorer(home)
+    with timer.stage("strategy", last=False):
+        evidence = gather(con, business_date, policy)  # estimates from the history (issue 4)
+    cases: list[pl.DataFrame] = []
+    debtors: list[pl.DataFrame] = []
+    counts: Counts = {}
+    book = 0
+    for part in parts:
+        last = part.index == part.count - 1
+        with timer.stage("score", last=last):
+            night = night_book(con, business_date, part)  # from the contact stats the load keeps
+            frame, found = scorer.score(night_features(con, business_date, part))
+            counts = add_counts(counts, found)
+        with timer.stage("strategy", last=False):
+            part_cases, part_debtors = decide(night, frame, roster, policy, business_date, evidence)
+            book += night.height
+            # the part's book and scores live on in its cases: let go before the next part
+            del night, frame
+            cases.append(part_cases)
+            debtors.append(part_debtors)
+    with timer.stage("strategy"):
+        # one part: the frames as decide made them; more: put together without a copy of the
+        # cases (rechunk=False), the debtors in debtor_key order as the allocation expects
+        all_cases = pl.concat(cases, rechunk=False) if len(cases) > 1 else cases[0]
+        all_debtors = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
+    # the report reads the book's scores from the review's decisions: no frame is kept here
+    scores = scorer.scores(pl.DataFrame(schema=SCORE_SCHEMA), counts)
+    return Decided(all_cases, all_debtors, scores, evidence, book)
+
+
 def _allocate_and_stage(
     con: duckdb.DuckDBPyConnection,
     home: Path,
@@ -639,18 +701,11 @@ def _allocate_and_stage(
     lang: str = "en",
 ) -> NightSummary:
     params = {"business_date": business_date}
-    with timer.stage("score"):
-        night = night_book(con, business_date)  # from the contact stats the load keeps
-        roster = warehouse.query(con, "roster", {})
-        scores: Scores = score_night(con, home, business_date)
-    with timer.stage("strategy"):
-        evidence = gather(con, business_date, policy)  # estimates from the history (issue 4)
-        cases, debtors = decide(night, scores.frame, roster, policy, business_date, evidence)
-        book = night.height
-        # The book's rows and their scores live on in ``cases``: the frames themselves are let
-        # go (memory; the report reads the book's scores from the review's decisions).
-        del night
-        scores = replace(scores, frame=scores.frame.clear())
+    roster = warehouse.query(con, "roster", {})
+    decided = _score_and_decide(con, home, business_date, policy, roster, timer)
+    cases, debtors, scores, book = decided.cases, decided.debtors, decided.scores, decided.book
+    evidence = decided.evidence
+    del decided  # cases and debtors are let go after the review (below)
     with timer.stage("allocate"):
         allocation = allocate(debtors, roster, policy)
         # names, numbers and addresses of the worked rows only: the book carries none

@@ -10,6 +10,8 @@ with
 snapshots as (
     select * from case_snapshots
     where business_date between $date_from and $date_to
+        -- one part of the book (pipeline/parts.py): a debtor's cases are all in one part
+        and hash(client_id, customer_id) % $parts = $part
 ),
 
 payments as (

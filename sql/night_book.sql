@@ -6,7 +6,10 @@
 with
 
 snapshot as (
-    select * from case_snapshots where business_date = $business_date
+    select * from case_snapshots
+    where business_date = $business_date
+        -- one part of the book (pipeline/parts.py): a debtor's cases are all in one part
+        and hash(client_id, customer_id) % $parts = $part
 ),
 
 previous as (

@@ -18,6 +18,7 @@ from models.train import train
 from pipeline import load as load_module
 from pipeline import warehouse
 from pipeline.load import build_contact_stats, contact_stats_current, load, night_book
+from pipeline.parts import WHOLE, night_parts
 from tests.warehouse_fixture import NO_REJECTS, File, history_dates, history_warehouse, load_history
 
 NIGHTS = history_dates()
@@ -32,11 +33,11 @@ def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyCon
 
 
 def _full(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
-    return warehouse.query(con, "night_cases", {"business_date": day}).sort(KEYS)
+    return warehouse.query(con, "night_cases", {"business_date": day, **WHOLE.params()}).sort(KEYS)
 
 
 def _from_stats(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
-    return warehouse.query(con, "night_book", {"business_date": day}).sort(KEYS)
+    return warehouse.query(con, "night_book", {"business_date": day, **WHOLE.params()}).sort(KEYS)
 
 
 def test_the_book_from_the_stats_equals_the_book_from_the_whole_history(
@@ -58,7 +59,9 @@ def test_tonights_features_from_the_stats_equal_the_point_in_time_recomputation(
 ) -> None:
     full = feature_frame(con, LAST_NIGHT, LAST_NIGHT)
     assert contact_stats_current(con, LAST_NIGHT)
-    incremental = warehouse.query(con, "features_night", {"business_date": LAST_NIGHT})
+    incremental = warehouse.query(
+        con, "features_night", {"business_date": LAST_NIGHT, **WHOLE.params()}
+    )
     # the comparison means something: every history feature varies across the night's cases
     for column in ("attempts", "attempts_30d", "complaints", "promises_kept", "promises_broken"):
         assert full.get_column(column).n_unique() > 1, column
@@ -135,6 +138,25 @@ def test_a_past_night_run_again_reads_the_whole_history(con: duckdb.DuckDBPyConn
     assert not _from_stats(con, past).equals(_full(con, past))  # the stats know the future
     assert_frame_equal(night_book(con, past), _full(con, past))
     assert_frame_equal(night_features(con, past), feature_frame(con, past, past))
+
+
+@pytest.mark.parametrize("night", [LAST_NIGHT, NIGHTS[5]])  # from the stats; from the history
+def test_the_parts_of_a_night_are_its_book_and_features_each_debtor_in_one_part(
+    con: duckdb.DuckDBPyConnection, night: date
+) -> None:
+    """pipeline.parts: the parts of the book and of its features, put together, are the whole
+    ones, and every case of a debtor is in the same part (the rules and values are per debtor)."""
+    cut = night_parts(con, night, part_cases=600)
+    assert len(cut) >= 4 and {p.count for p in cut} == {len(cut)}
+    books = [night_book(con, night, p).with_columns(part=pl.lit(p.index)) for p in cut]
+    book = pl.concat(books)
+    assert min(b.height for b in books) > 0
+    assert book.select("client_id", "customer_id", "part").unique().height == (
+        book.select("client_id", "customer_id").unique().height
+    )
+    assert_frame_equal(book.drop("part").sort(KEYS), night_book(con, night))
+    features = pl.concat(night_features(con, night, p) for p in cut)
+    assert_frame_equal(features.sort(KEYS), night_features(con, night).sort(KEYS))
 
 
 def _case() -> dict[str, object]:

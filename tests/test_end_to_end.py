@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from pipeline import parts
 from pipeline.demo import run_demo
 from pipeline.run import NightSummary, run_night
 from pipeline.warehouse import select
@@ -141,6 +142,32 @@ def test_rerunning_the_night_publishes_the_same_allocation(
     for path in sorted(night.out_dir.rglob("*.csv")):
         twin = tmp_path / "again" / path.relative_to(night.out_dir)
         assert twin.read_bytes() == path.read_bytes(), path.name
+
+
+def test_a_night_decided_in_parts_publishes_what_one_part_does(
+    night: NightSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large book is scored and decided a part at a time (pipeline.parts); the samples' book,
+    cut into several parts, gives the same files, counts, drift and allocation as one part."""
+    home = night.out_dir.parent.parent / "home"
+    monkeypatch.setattr(parts, "PART_CASES", 700)
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        assert len(parts.night_parts(con, TONIGHT)) >= 4
+    finally:
+        con.close()
+    cut = run_night(TONIGHT, INCOMING, tmp_path / "parts", home)
+    published = sorted(night.out_dir.rglob("*.csv"))
+    assert len(published) > 50  # every worklist, the holds, letters, changes, rejects
+    for path in published:
+        twin = tmp_path / "parts" / path.relative_to(night.out_dir)
+        assert twin.read_bytes() == path.read_bytes(), path.name
+    for key in ("drift", "allocation"):
+        assert cut.manifest[key] == night.manifest[key], key
+    decided = ("book", "worked", "worked_by_channel", "held", "held_by_reason", "letters")
+    for key in (*decided, "expected_recovery"):
+        assert cut.manifest["counts"][key] == night.manifest["counts"][key], key
+    assert night.manifest["drift"]["psi"]  # a model scored the night: the drift was counted
 
 
 def test_the_report_and_manifest_are_there(night: NightSummary) -> None:

@@ -15,6 +15,7 @@ from pipeline import warehouse
 from pipeline.allocate import allocate
 from pipeline.assemble import DETAIL_COLUMNS, CaseDetails, assemble
 from pipeline.load import case_details, night_book
+from pipeline.parts import WHOLE
 from pipeline.policy import Policy
 from pipeline.strategy import decide
 from tests.factories import TONIGHT, case, collector, details, night, roster, scores
@@ -36,7 +37,7 @@ def con(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyCon
 def test_the_book_says_whether_a_case_has_a_phone_and_an_address_never_what_they_are(
     con: duckdb.DuckDBPyConnection, name: str
 ) -> None:
-    book = warehouse.query(con, name, {"business_date": LAST_NIGHT})
+    book = warehouse.query(con, name, {"business_date": LAST_NIGHT, **WHOLE.params()})
     assert book.height > 1000
     assert PERSONAL.isdisjoint(book.columns)
     truth = warehouse.select(

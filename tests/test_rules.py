@@ -18,6 +18,7 @@ import pytest
 from pipeline import warehouse
 from pipeline.allocate import allocate
 from pipeline.assemble import NightFrames, assemble
+from pipeline.parts import WHOLE
 from pipeline.policy import Policy
 from pipeline.rules import base, cn_2026, us_regf
 from pipeline.strategy import INSTALMENT_PLAN, TRACE, decide
@@ -369,7 +370,9 @@ def test_the_night_counts_what_the_rules_need(tmp_path: Path) -> None:
     ]
     con.register("new_notes", pl.DataFrame(notes).to_arrow())
     con.execute("insert into contacts by name select * from new_notes")
-    got = warehouse.query(con, "night_cases", {"business_date": TONIGHT}).row(0, named=True)
+    got = warehouse.query(con, "night_cases", {"business_date": TONIGHT, **WHOLE.params()}).row(
+        0, named=True
+    )
     con.close()
     assert got["phone_attempts_6d"] == 5  # notes 4, 5, 6, 7, 8
     assert got["last_conversation_on"] == _day(4)
