@@ -69,6 +69,21 @@ WORKLIST_COLUMNS = (
 )
 
 
+# What ``assemble`` (and ``strategy.action_for``) read of the strategy's cases: the keys, the
+# worklist's columns that come from the case, the ranking's and the hold's inputs.
+ASSEMBLE_INPUTS = (
+    *(c for c in WORKLIST_COLUMNS if c not in DETAIL_COLUMNS),
+    "debtor_key",
+    "balance",
+    "promise_due",
+    "promise_broken",
+    "verified",
+    "third_party_allowed",
+    "hold_reason",
+    "can_letter",
+)
+
+
 @dataclass(frozen=True)
 class NightFrames:
     worklists: pl.DataFrame

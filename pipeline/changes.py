@@ -90,6 +90,8 @@ DECISION_SCHEMA: dict[str, Any] = {
 _PLACED = frozenset(
     {"placement", "collector_id", "channel", "rank", "action", "hold_reason", "hold_detail"}
 )
+# What ``decisions_frame`` reads of the strategy's cases besides DECISION_SCHEMA's columns.
+DECISION_INPUTS = ("debtor_key", "has_address", "has_phone", "last_letter_outcome")
 # What tomorrow's diff reads of tonight's decisions (``night_changes``'s ``previous``).
 PREVIOUS_COLUMNS = ("client_id", "case_id", "placement", "collector_id", "channel", "hold_reason")
 
@@ -163,7 +165,7 @@ def decisions_frame(
         c
         for c in cases.columns
         if (c in DECISION_SCHEMA and c not in _PLACED and not c.startswith("value_"))
-        or c in ("debtor_key", "has_address", "has_phone", "last_letter_outcome")
+        or c in DECISION_INPUTS
     )
     base = narrow.with_columns(
         # a book without the flag is one without the text: nothing to phone, visit or write to

@@ -22,9 +22,10 @@ import duckdb
 import polars as pl
 
 from pipeline import warehouse
-from pipeline.assemble import WORKLIST_COLUMNS, NightFrames
+from pipeline.assemble import ASSEMBLE_INPUTS, WORKLIST_COLUMNS, NightFrames
 from pipeline.changes import (
     CHANGE_SCHEMA,
+    DECISION_INPUTS,
     DECISION_SCHEMA,
     PREVIOUS_COLUMNS,
     decisions_frame,
@@ -56,6 +57,17 @@ class NightReview:
     # The champion's training distribution of p_repay (card.json drift_reference): bin edges
     # and shares, the last share for missing values; preferred to the deciles when present.
     score_reference: dict[str, Any] | None = None
+
+
+# The strategy's per-case columns that the night reads after the allocation (``assemble`` and
+# ``review_night``): a part's cases keep these only (pipeline.run), the other third of the
+# columns (note counts and dates the rules have used) is let go before the next part is read.
+REVIEW_INPUTS = frozenset({*ASSEMBLE_INPUTS, *DECISION_SCHEMA, *DECISION_INPUTS})
+
+
+def review_inputs(cases: pl.DataFrame) -> pl.DataFrame:
+    """``cases`` (``strategy.decide``'s) with only the columns of ``REVIEW_INPUTS``."""
+    return cases.select(c for c in cases.columns if c in REVIEW_INPUTS)
 
 
 def previous_night(con: duckdb.DuckDBPyConnection, business_date: date) -> date | None:

@@ -64,7 +64,13 @@ from pipeline.publish import (
     stage,
 )
 from pipeline.report import build_report_data
-from pipeline.review import NightReview, record_review, review_night, stored_worklists
+from pipeline.review import (
+    NightReview,
+    record_review,
+    review_inputs,
+    review_night,
+    stored_worklists,
+)
 from pipeline.safety import check_free_space, describe_os_error, keep_last_good
 from pipeline.strategy import decide
 from pipeline.validate import Validated
@@ -674,9 +680,11 @@ def _score_and_decide(
         with timer.stage("strategy", last=False):
             part_cases, part_debtors = decide(night, frame, roster, policy, business_date, evidence)
             book += night.height
-            # the part's book and scores live on in its cases: let go before the next part
+            # the part's book and scores live on in its cases, and of those only what the
+            # allocation and review read: the rest is let go before the next part
             del night, frame
-            cases.append(part_cases)
+            cases.append(review_inputs(part_cases))
+            del part_cases
             debtors.append(part_debtors)
     with timer.stage("strategy"):
         # one part: the frames as decide made them; more: put together without a copy of the
