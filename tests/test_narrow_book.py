@@ -4,6 +4,7 @@ key after the allocation, and they show on the worklists and letters as before."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -11,12 +12,16 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from models.features import night_features
+from models.score import rule_scores
 from pipeline import warehouse
 from pipeline.allocate import allocate
-from pipeline.assemble import DETAIL_COLUMNS, CaseDetails, assemble
+from pipeline.assemble import DETAIL_COLUMNS, CaseDetails, NightFrames, assemble
+from pipeline.changes import decisions_frame
 from pipeline.load import case_details, night_book
 from pipeline.parts import WHOLE
 from pipeline.policy import Policy
+from pipeline.review import review_inputs
 from pipeline.strategy import decide
 from tests.factories import TONIGHT, case, collector, details, night, roster, scores
 from tests.warehouse_fixture import history_dates, history_warehouse
@@ -110,3 +115,30 @@ def test_only_the_worked_rows_text_is_read_and_the_worklists_show_it() -> None:
     assert (a["id_number"], a["card_number"]) == ("110101********4477", "****3445")
     assert (c["channel"], c["customer_name"], c["phone"]) == ("visit", "王五", None)
     assert (c["address"], c["district"]) == ("上海市浦东新区某路1号", "浦东新区")
+
+
+def test_the_columns_kept_after_the_strategy_give_the_same_worklists_holds_and_decisions(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """pipeline.run keeps only ``review_inputs`` of a part's decided cases: if assemble or the
+    decisions read a column left out, they would get nulls; on the samples' last night they
+    give what the whole frame gives."""
+    book = night_book(con, LAST_NIGHT)
+    team = warehouse.query(con, "roster", {})
+    policy = Policy()
+    scored = rule_scores(night_features(con, LAST_NIGHT))
+    cases, debtors = decide(book, scored, team, policy, LAST_NIGHT)
+    narrow = review_inputs(cases)
+    assert len(narrow.columns) < len(cases.columns) - 10  # something is let go
+    allocation = allocate(debtors, team, policy)
+
+    def night_of(frame: pl.DataFrame) -> tuple[NightFrames, pl.DataFrame]:
+        read = partial(case_details, con)
+        frames = assemble(frame, debtors, allocation, team, policy, LAST_NIGHT, details=read)
+        return frames, decisions_frame(frame, debtors, frames, policy)
+
+    (whole_frames, whole_decisions), (frames, decisions) = night_of(cases), night_of(narrow)
+    assert whole_frames.worklists.height > 100 and whole_frames.holds.height > 100
+    assert_frame_equal(frames.worklists, whole_frames.worklists)
+    assert_frame_equal(frames.holds, whole_frames.holds)
+    assert_frame_equal(decisions, whole_decisions)
