@@ -11,7 +11,7 @@ worked ~1% show): the worked rows' are asked for by key (``CaseDetails``, in a n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -145,21 +145,12 @@ def _with_details(worked: pl.DataFrame, details: CaseDetails) -> pl.DataFrame:
     return worked.join(found, on=keys, how="left")
 
 
-def assemble(
-    cases: pl.DataFrame,
-    debtors: pl.DataFrame,
-    allocation: Allocation,
-    roster: pl.DataFrame,
-    policy: Policy,
-    business_date: date | None = None,
-    *,
-    details: CaseDetails,
-) -> NightFrames:
-    """Build worklists, holds and letters from the decisions; see the module docstring.
-
-    With ``business_date``, a worklist's ranking also weighs how near each return date is.
-    ``details`` is asked once, for the worked rows' keys.
-    """
+def place(
+    cases: pl.DataFrame, debtors: pl.DataFrame, allocation: Allocation
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the worked rows, the holds) of ``cases``: each case with its debtor's collector and
+    channel, or held with its reason; every case ends in exactly one of the two. A night in
+    parts (pipeline.parts) places each part on its own: the allocation is per debtor."""
     over = allocation.unassigned.with_columns(_over=pl.lit(True))
     placed = (
         cases.join(allocation.assigned, on="debtor_key", how="left")
@@ -177,9 +168,33 @@ def assemble(
     )
     if placed.filter(pl.col("hold_reason").is_null() & pl.col("collector_id").is_null()).height:
         raise CaseflowError("internal error: a case was neither allocated nor held")
-    worked = _ranked(
-        placed.filter(pl.col("hold_reason").is_null()), business_date, policy.cycle_days
+    worked = placed.filter(pl.col("hold_reason").is_null())
+    holds = (
+        placed.filter(pl.col("hold_reason").is_not_null())
+        .select(
+            "client_id",
+            "case_id",
+            "customer_id",
+            pl.col("hold_reason").alias("reason"),
+            pl.when(pl.col("extension_due"))
+            .then(pl.lit("extension due"))
+            .otherwise(None)
+            .alias("detail"),
+        )
+        .sort("client_id", "case_id")
     )
+    return worked, holds
+
+
+def worklists_and_letters(
+    worked: pl.DataFrame,
+    roster: pl.DataFrame,
+    policy: Policy,
+    business_date: date | None,
+    details: CaseDetails,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The night's worklists and letter batch from every worked row (``place``'s)."""
+    worked = _ranked(worked, business_date, policy.cycle_days)
     worked = _with_details(worked, details)
     people = roster.select("collector_id", pl.col("name").alias("collector_name"), "team")
     channel = pl.col("channel")
@@ -205,20 +220,6 @@ def assemble(
         .select(WORKLIST_COLUMNS)
         .sort("collector_id", "rank")
     )
-    holds = (
-        placed.filter(pl.col("hold_reason").is_not_null())
-        .select(
-            "client_id",
-            "case_id",
-            "customer_id",
-            pl.col("hold_reason").alias("reason"),
-            pl.when(pl.col("extension_due"))
-            .then(pl.lit("extension due"))
-            .otherwise(None)
-            .alias("detail"),
-        )
-        .sort("client_id", "case_id")
-    )
     letters = (
         worklists.filter(channel == "letter")
         .select(
@@ -233,4 +234,51 @@ def assemble(
         )
         .sort("client_id", "case_id")
     )
-    return NightFrames(worklists=worklists, holds=holds, letters=letters)
+    return worklists, letters
+
+
+def assemble(
+    cases: pl.DataFrame,
+    debtors: pl.DataFrame,
+    allocation: Allocation,
+    roster: pl.DataFrame,
+    policy: Policy,
+    business_date: date | None = None,
+    *,
+    details: CaseDetails,
+) -> NightFrames:
+    """Build worklists, holds and letters from the decisions; see the module docstring.
+
+    With ``business_date``, a worklist's ranking also weighs how near each return date is.
+    ``details`` is asked once, for the worked rows' keys.
+    """
+    frames, _ = assemble_parts([cases], debtors, allocation, roster, policy, business_date, details)
+    return frames
+
+
+def assemble_parts(
+    parts: Iterable[pl.DataFrame],
+    debtors: pl.DataFrame,
+    allocation: Allocation,
+    roster: pl.DataFrame,
+    policy: Policy,
+    business_date: date | None,
+    details: CaseDetails,
+) -> tuple[NightFrames, list[pl.DataFrame]]:
+    """``assemble`` over the parts of a night's cases (pipeline.parts), each placed on its own;
+    also each part's holds, in the parts' order (the review pairs them with the parts)."""
+    worked: list[pl.DataFrame] = []
+    holds: list[pl.DataFrame] = []
+    for part in parts:
+        part_worked, part_holds = place(part, debtors, allocation)
+        worked.append(part_worked)
+        holds.append(part_holds)
+    every_hold = (
+        holds[0]
+        if len(holds) == 1
+        else pl.concat(holds, how="vertical_relaxed").sort("client_id", "case_id")
+    )
+    worklists, letters = worklists_and_letters(
+        pl.concat(worked, how="vertical_relaxed"), roster, policy, business_date, details
+    )
+    return NightFrames(worklists=worklists, holds=every_hold, letters=letters), holds

@@ -332,22 +332,33 @@ def _move_reason(moved_channel: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return text, kind
 
 
+def collector_load(worked: pl.DataFrame) -> pl.DataFrame:
+    """Tonight's cases per collector (``prev_collector``, ``prev_load``) of the worked rows
+    (the worklists, or the decisions placed ``worked``)."""
+    return (
+        worked.group_by("collector_id")
+        .len()
+        .rename({"collector_id": "prev_collector", "len": "prev_load"})
+    )
+
+
 def night_changes(
-    tonight: pl.DataFrame, previous: pl.DataFrame | None, roster: pl.DataFrame
+    tonight: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    roster: pl.DataFrame,
+    load: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """What moved since the previous night, one row per case (``CHANGE_SCHEMA``).
 
     ``previous`` is the previous published night's ``decisions_frame`` (None before the first
     one: collectors are then compared with the last collection note). ``roster`` is tonight's.
+    ``load``: tonight's ``collector_load``, given when ``tonight`` is one part of the book
+    (pipeline.parts); else counted from ``tonight``.
     """
     if tonight.is_empty():
         return pl.DataFrame(schema=CHANGE_SCHEMA)
-    load = (
-        tonight.filter(pl.col("placement") == "worked")
-        .group_by("collector_id")
-        .len()
-        .rename({"collector_id": "prev_collector", "len": "prev_load"})
-    )
+    if load is None:
+        load = collector_load(tonight.filter(pl.col("placement") == "worked"))
     people = roster.select(
         pl.col("collector_id").alias("prev_collector"),
         pl.lit(True).alias("prev_in_roster"),

@@ -14,10 +14,16 @@ rows with ``hash(client_id, customer_id) % $parts = $part``; ``WHOLE`` is the wh
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import duckdb
+import polars as pl
 
 # Cases per part: a book of up to this many is one part (the nights of most banks, and every
 # night the tests run unless they ask for smaller parts); 10M cases are 10 parts.
@@ -54,3 +60,47 @@ def night_parts(
     cases = int(rows[0][0]) if rows else 0
     count = max(1, -(-cases // max(size, 1)))
     return [Part(i, count) for i in range(count)]
+
+
+class CaseParts:
+    """The decided cases of a night's parts, in order, read back one part at a time.
+
+    One part stays in memory. More are written to Arrow IPC files (LZ4) in a folder of their
+    own beside the warehouse, removed when the night is done (``cleared``): holding every
+    part's cases at once is what a large book cannot afford (issue 8)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self._folder = folder
+        self._frames: list[pl.DataFrame] = []
+        self._count = 0
+
+    def add(self, cases: pl.DataFrame) -> None:
+        if self._folder is None:
+            self._frames.append(cases)
+        else:
+            cases.write_ipc(self._folder / f"part-{self._count}.arrow", compression="lz4")
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        if self._folder is None:
+            yield from self._frames
+            return
+        for index in range(self._count):
+            yield pl.read_ipc(self._folder / f"part-{index}.arrow")
+
+    @classmethod
+    @contextmanager
+    def cleared(cls, home: Path, parts: int) -> Iterator[CaseParts]:
+        """A ``CaseParts`` for a night of ``parts`` parts, its folder removed at the end
+        (whether the night succeeds or not)."""
+        if parts <= 1:
+            yield cls(None)
+            return
+        folder = Path(tempfile.mkdtemp(prefix=".night-parts-", dir=home))
+        try:
+            yield cls(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

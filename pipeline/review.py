@@ -12,7 +12,7 @@ can answer the day after from the warehouse alone. ``load_review`` reads a night
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,6 +28,7 @@ from pipeline.changes import (
     DECISION_INPUTS,
     DECISION_SCHEMA,
     PREVIOUS_COLUMNS,
+    collector_load,
     decisions_frame,
     night_changes,
     sort_changes,
@@ -57,6 +58,9 @@ class NightReview:
     # The champion's training distribution of p_repay (card.json drift_reference): bin edges
     # and shares, the last share for missing values; preferred to the deciles when present.
     score_reference: dict[str, Any] | None = None
+    # True when the decisions are in the warehouse already (``review_parts``) and ``decisions``
+    # holds only the columns the report reads (``REPORT_COLUMNS``)
+    decisions_recorded: bool = False
 
 
 # The strategy's per-case columns that the night reads after the allocation (``assemble`` and
@@ -155,6 +159,85 @@ def review_night(
     )
 
 
+# The decisions' columns pipeline.report reads: what a night in parts keeps of them.
+REPORT_COLUMNS = (
+    "client_id",
+    "case_id",
+    "status",
+    "placement",
+    "p_repay",
+    "extension_due",
+    "return_date",
+    "collector_id",
+    "hold_reason",
+    "verified",
+    "phone_invalid",
+    "phone_rule",
+    "visit_rule",
+    "letter_rule",
+)
+
+
+def review_parts(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    parts: Iterable[pl.DataFrame],
+    holds: Sequence[pl.DataFrame],
+    debtors: pl.DataFrame,
+    frames: NightFrames,
+    roster: pl.DataFrame,
+    policy: Policy,
+    business_date: date,
+    model_version: str | None,
+    run_id: str,
+) -> NightReview:
+    """``review_night`` over the parts of a night's cases (pipeline.parts) and their ``holds``
+    (``assemble_parts``'s): each part's decisions are made, compared with the night before and
+    stored (inside the caller's transaction) before the next part, so the whole book's are
+    never held; the review keeps the changes and the decisions' ``REPORT_COLUMNS``."""
+    before = previous_night(con, business_date)
+    load = collector_load(frames.worklists)
+    stamp = {"business_date": business_date, "run_id": run_id}
+    con.execute("delete from decisions where business_date = ?", [business_date])
+    changes: list[pl.DataFrame] = []
+    kept: list[pl.DataFrame] = []
+    for cases, part_holds in zip(parts, holds, strict=True):
+        part = NightFrames(frames.worklists, part_holds, frames.letters)
+        decisions = decisions_frame(cases, debtors, part, policy)
+        previous = None if before is None else _previous_of(con, before, decisions)
+        changes.append(night_changes(decisions, previous, roster, load))
+        _insert(con, "decisions", decisions, stamp)
+        kept.append(decisions.select(REPORT_COLUMNS))
+        del decisions, previous
+    return NightReview(
+        decisions=kept[0] if len(kept) == 1 else pl.concat(kept),
+        changes=sort_changes(pl.concat(changes)),
+        scorecards=scorecards(con, frames.worklists, roster, business_date, policy.cycle_days),
+        compared_with=NOTES_ONLY if before is None else f"the night of {before.isoformat()}",
+        cycle_start=cycle_start(business_date, policy.cycle_days),
+        training_deciles=training_deciles(home, model_version),
+        score_reference=score_reference(home, model_version),
+        decisions_recorded=True,
+    )
+
+
+def _previous_of(con: duckdb.DuckDBPyConnection, day: date, tonight: pl.DataFrame) -> pl.DataFrame:
+    """The night ``day``'s ``PREVIOUS_COLUMNS`` decisions of the cases in ``tonight``."""
+    con.register("part_keys", tonight.select("client_id", "case_id").to_arrow())
+    try:
+        names = ", ".join(f'd."{c}"' for c in PREVIOUS_COLUMNS)
+        frame = warehouse.select(
+            con,
+            f"select {names} from decisions as d semi join part_keys as k "
+            "on d.client_id = k.client_id and d.case_id = k.case_id "
+            "where d.business_date = ? order by d.client_id, d.case_id",
+            [day],
+        )
+    finally:
+        con.unregister("part_keys")
+    return frame.select(pl.col(n).cast(DECISION_SCHEMA[n]) for n in PREVIOUS_COLUMNS)
+
+
 def _insert(
     con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, stamp: dict[str, Any]
 ) -> None:
@@ -177,13 +260,17 @@ def record_review(
     transaction); a re-run of the date replaces them."""
     params = {"business_date": business_date}
     stamp = {"business_date": business_date, "run_id": run_id}
-    for table in ("night_reviews", "decisions", "changes", "scorecards", "night_rosters"):
+    tables = ["night_reviews", "changes", "scorecards", "night_rosters"]
+    if not review.decisions_recorded:  # else stored part by part already (``review_parts``)
+        tables.append("decisions")
+    for table in tables:
         con.execute(f"delete from {table} where business_date = $business_date", params)
     con.execute(
         "insert into night_reviews values (?, ?, ?, ?)",
         [business_date, run_id, review.compared_with, review.cycle_start],
     )
-    _insert(con, "decisions", review.decisions, stamp)
+    if not review.decisions_recorded:
+        _insert(con, "decisions", review.decisions, stamp)
     _insert(con, "changes", review.changes, stamp)
     _insert(con, "scorecards", review.scorecards, stamp)
     _insert(con, "night_rosters", roster.select(ROSTER_COLUMNS), {"business_date": business_date})

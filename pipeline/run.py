@@ -38,7 +38,7 @@ from models.features import night_features
 from models.score import SCORE_SCHEMA, Scores, night_scorer
 from pipeline import stream, warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
-from pipeline.assemble import NightFrames, assemble
+from pipeline.assemble import NightFrames, assemble_parts
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.evidence import Evidence, gather
 from pipeline.ingest import IngestResult, ReceivedFile, ingest
@@ -54,7 +54,7 @@ from pipeline.load import (
 )
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
-from pipeline.parts import night_parts
+from pipeline.parts import CaseParts, Part, night_parts
 from pipeline.policy import Policy, load_policy
 from pipeline.publish import (
     NightOutputs,
@@ -68,7 +68,7 @@ from pipeline.review import (
     NightReview,
     record_review,
     review_inputs,
-    review_night,
+    review_parts,
     stored_worklists,
 )
 from pipeline.safety import check_free_space, describe_os_error, keep_last_good
@@ -644,7 +644,6 @@ def _checkpoint(con: duckdb.DuckDBPyConnection, warnings: list[str]) -> None:
 class Decided:
     """The night's book scored and decided, part by part (``_score_and_decide``)."""
 
-    cases: pl.DataFrame  # strategy.decide's cases, every part's
     debtors: pl.DataFrame  # strategy.decide's debtors, in debtor_key order
     scores: Scores  # the method, the model and the drift; its frame is let go (empty)
     evidence: Evidence
@@ -658,16 +657,17 @@ def _score_and_decide(
     policy: Policy,
     roster: pl.DataFrame,
     timer: Timer,
+    parts: list[Part],
+    cases: CaseParts,
 ) -> Decided:
     """Score and decide the night's book one part at a time (``pipeline.parts``: a part is a
     million cases, every case of a debtor in one), so the book, its features and scores are
-    never held whole; the parts' cases and debtors are put together for the allocation."""
-    parts = night_parts(con, business_date)
+    never held whole; each part's decided cases go to ``cases``, and the parts' debtors are put
+    together for the allocation."""
     with timer.stage("score", last=False):
         scorer = night_scorer(home)
     with timer.stage("strategy", last=False):
         evidence = gather(con, business_date, policy)  # estimates from the history (issue 4)
-    cases: list[pl.DataFrame] = []
     debtors: list[pl.DataFrame] = []
     counts: Counts = {}
     book = 0
@@ -677,23 +677,20 @@ def _score_and_decide(
             night = night_book(con, business_date, part)  # from the contact stats the load keeps
             frame, found = scorer.score(night_features(con, business_date, part))
             counts = add_counts(counts, found)
-        with timer.stage("strategy", last=False):
+        with timer.stage("strategy", last=last):
             part_cases, part_debtors = decide(night, frame, roster, policy, business_date, evidence)
             book += night.height
             # the part's book and scores live on in its cases, and of those only what the
             # allocation and review read: the rest is let go before the next part
             del night, frame
-            cases.append(review_inputs(part_cases))
+            cases.add(review_inputs(part_cases))
             del part_cases
             debtors.append(part_debtors)
-    with timer.stage("strategy"):
-        # one part: the frames as decide made them; more: put together without a copy of the
-        # cases (rechunk=False), the debtors in debtor_key order as the allocation expects
-        all_cases = pl.concat(cases, rechunk=False) if len(cases) > 1 else cases[0]
-        all_debtors = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
+            if last:  # the debtors in debtor_key order, as the allocation expects
+                every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
     # the report reads the book's scores from the review's decisions: no frame is kept here
     scores = scorer.scores(pl.DataFrame(schema=SCORE_SCHEMA), counts)
-    return Decided(all_cases, all_debtors, scores, evidence, book)
+    return Decided(every, scores, evidence, book)
 
 
 def _allocate_and_stage(
@@ -710,38 +707,42 @@ def _allocate_and_stage(
 ) -> NightSummary:
     params = {"business_date": business_date}
     roster = warehouse.query(con, "roster", {})
-    decided = _score_and_decide(con, home, business_date, policy, roster, timer)
-    cases, debtors, scores, book = decided.cases, decided.debtors, decided.scores, decided.book
-    evidence = decided.evidence
-    del decided  # cases and debtors are let go after the review (below)
-    with timer.stage("allocate"):
-        allocation = allocate(debtors, roster, policy)
-        # names, numbers and addresses of the worked rows only: the book carries none
-        frames = assemble(
-            cases,
-            debtors,
-            allocation,
-            roster,
-            policy,
-            business_date,
-            details=partial(case_details, con),
-        )
-    replaces = _previous_run(con, business_date)
-    with timer.stage("review"):
-        review = review_night(
-            con,
-            home,
-            cases,
-            debtors,
-            frames,
-            roster,
-            policy,
-            business_date,
-            scores.model_version,
-        )
-    # Kept in the review's decisions from here on: a large night's widest frames let go before
-    # the report and the files are made.
-    del cases, debtors
+    parts = night_parts(con, business_date)
+    with CaseParts.cleared(home, len(parts)) as cases:
+        decided = _score_and_decide(con, home, business_date, policy, roster, timer, parts, cases)
+        debtors, scores, book = decided.debtors, decided.scores, decided.book
+        evidence = decided.evidence
+        del decided
+        with timer.stage("allocate"):
+            allocation = allocate(debtors, roster, policy)
+            # names, numbers and addresses of the worked rows only: the book carries none
+            frames, holds = assemble_parts(
+                cases,
+                debtors,
+                allocation,
+                roster,
+                policy,
+                business_date,
+                partial(case_details, con),
+            )
+        replaces = _previous_run(con, business_date)
+        with timer.stage("review"):
+            # each part's decisions are stored as they are made (the book's are never held)
+            review = review_parts(
+                con,
+                home,
+                cases,
+                holds,
+                debtors,
+                frames,
+                roster,
+                policy,
+                business_date,
+                scores.model_version,
+                run_id,
+            )
+        # the widest frames let go before the report and the files are made
+        del holds, debtors
     warnings = _warnings(scores, loaded, roster, frames)
     warnings += _allocation_warnings(allocation.stats)
     warnings += _input_notes(loaded, replaces)

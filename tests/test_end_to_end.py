@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from pipeline import parts
 from pipeline.demo import run_demo
@@ -144,6 +145,15 @@ def test_rerunning_the_night_publishes_the_same_allocation(
         assert twin.read_bytes() == path.read_bytes(), path.name
 
 
+def _decisions(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return select(
+        con,
+        "select * exclude (run_id) from decisions where business_date = ? "
+        "order by client_id, case_id",
+        [TONIGHT],
+    )
+
+
 def test_a_night_decided_in_parts_publishes_what_one_part_does(
     night: NightSummary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,9 +164,18 @@ def test_a_night_decided_in_parts_publishes_what_one_part_does(
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
         assert len(parts.night_parts(con, TONIGHT)) >= 4
+        decided = _decisions(con)
     finally:
         con.close()
     cut = run_night(TONIGHT, INCOMING, tmp_path / "parts", home)
+    # each part's decisions were stored as they were made: the same rows as the whole book's
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        assert decided.height > 3000
+        assert_frame_equal(_decisions(con), decided)
+        assert not list(home.glob(".night-parts-*"))  # the parts' files are removed
+    finally:
+        con.close()
     published = sorted(night.out_dir.rglob("*.csv"))
     assert len(published) > 50  # every worklist, the holds, letters, changes, rejects
     for path in published:
