@@ -453,8 +453,8 @@ def _extension_cases(
             "case_id",
             pl.col("return_date").cast(pl.Utf8),
             pl.when(pl.col("placement") == "worked")
-            .then(pl.col("collector_id"))
-            .otherwise(pl.lit("held: ") + pl.col("hold_reason").fill_null(""))
+            .then(pl.col("collector_id").cast(pl.Utf8))  # text, or categories (review_parts)
+            .otherwise(pl.lit("held: ") + pl.col("hold_reason").cast(pl.Utf8).fill_null(""))
             .alias("where"),
         )
     else:
@@ -527,7 +527,9 @@ def _rules(decisions: pl.DataFrame, holds: pl.DataFrame) -> tuple[tuple[str, str
     if broken_phone:
         rows.append(("R4", "phone no longer reaches the debtor: trace and repair", broken_phone))
     for channel in ("letter", "visit", "phone"):
-        rule = pl.col(f"{channel}_rule").str.replace(r" covers .*$", " covers the city")
+        # the rule's words (text, or categories in a night reviewed in parts)
+        words = pl.col(f"{channel}_rule").cast(pl.Utf8)
+        rule = words.str.replace(r" covers .*$", " covers the city")
         barred = workable.filter(pl.col(f"{channel}_rule").is_not_null()).select(rule)
         for text, n in _pairs(barred, f"{channel}_rule"):
             rows.append((f"no {channel}", text, n))
