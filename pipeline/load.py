@@ -141,13 +141,27 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object
 
 
 def _insert(con: duckdb.DuckDBPyConnection, statement: str, name: str, frame: pl.DataFrame) -> int:
-    """Run one INSERT reading ``frame`` as the view ``name`` (DuckDB scans the polars frame's
-    Arrow buffers directly, no copy); return the rows it inserted (DuckDB's own count)."""
-    con.register(name, frame)
-    try:
-        return _count(con, statement, {})
-    finally:
-        con.unregister(name)
+    """Run one INSERT reading ``frame`` as ``name``; return the rows it inserted (DuckDB's own
+    count)."""
+    return _run_over(_relation(con, frame), name, statement)
+
+
+def _relation(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
+    """``frame`` as a relation (the Arrow table ``register`` would make of it).
+
+    Not ``register``/``unregister``: the view ``register`` makes holds the frame, and a view
+    dropped inside a transaction stays in the catalog, frame and all, until the transaction
+    ends. The night loads in one transaction, so every batch loaded was held to the end: 6 GB
+    of the 10M night's cases and notes, outside DuckDB's memory limit. A relation's name lives
+    only for the length of one ``query`` call, and its frame goes with the relation."""
+    return con.from_arrow(frame)
+
+
+def _run_over(relation: duckdb.DuckDBPyRelation, name: str, statement: str) -> int:
+    """Run ``statement`` reading ``relation`` as ``name``; the count it returns."""
+    result = relation.query(name, statement)
+    rows = result.fetchall() if result is not None else []
+    return int(rows[0][0]) if rows else 0
 
 
 def _upsert_cases(
@@ -172,18 +186,15 @@ def _upsert_cases(
     # book of 1M sent again, against 3 for the update; the same rows either way).
     on = "c.client_id = i.client_id and c.case_id = i.case_id"
     sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
-    con.register("incoming_cases", incoming)
-    try:
-        update = f"update cases as c set {sets} from incoming_cases as i where {on}"
-        updated = _count(con, update, {})
-        added = _count(
-            con,
-            "insert into cases by name select i.* from incoming_cases as i "
-            f"where not exists (select 1 from cases as c where {on})",
-            {},
-        )
-    finally:
-        con.unregister("incoming_cases")
+    relation = _relation(con, incoming)
+    update = f"update cases as c set {sets} from incoming_cases as i where {on}"
+    updated = _run_over(relation, "incoming_cases", update)
+    added = _run_over(
+        relation,
+        "incoming_cases",
+        "insert into cases by name select i.* from incoming_cases as i "
+        f"where not exists (select 1 from cases as c where {on})",
+    )
     return updated + added
 
 
