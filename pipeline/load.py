@@ -279,28 +279,23 @@ def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(_count(con, f"select not exists (select 1 from {table})", {}))
 
 
-# Notes folded into the contact stats at once, at most. The fold's lists (phone calls, promises,
-# failed calls) hold every note of the cases it folds: DuckDB took 1.5 GB for 5M notes, so 50M
-# at once would take 15 GB. The cases are split into parts by a hash of their key, each part
-# folded alone: a case's notes are all in one part, so the stats are those of one fold. Each
-# part scans every note again: the 1M night's 5M notes in 3 parts took 11.0 s against 8.8 s
-# at once (and 1.0 GB less), so a night of up to 5M notes is still folded at once.
-FOLD_NOTES = 5_000_000
-
-
 def _fold_contact_stats(con: duckdb.DuckDBPyConnection, notes: str) -> None:
-    """Fold the notes of the table or view ``notes`` into ``case_contact_stats``, in parts of
-    about ``FOLD_NOTES`` (``sql/contact_stats.sql`` reads each part as ``night_contacts``)."""
-    parts = max(1, -(-_count(con, f"select count(*) from {notes}", {}) // FOLD_NOTES))
+    """Fold the notes of the table or view ``notes`` into ``case_contact_stats``, all at once
+    (``sql/contact_stats.sql`` reads them as ``night_contacts``).
+
+    Not in parts by a hash of the case, as up to c147220: each part scanned every note again,
+    and joined the stats the parts before had written, so the fold grew with the square of the
+    night (the 10M night's 50M notes in 11 parts: 364 s, against 121 s at once, both on a busy
+    machine). DuckDB spills the one aggregate's groups, their lists included, to its temp
+    directory beyond its memory limit: the 10M night's load fits a 3GB limit (the 1M night's
+    fold alone a 600MB one)."""
     straight_in = _empty(con, "case_contact_stats")
-    for part in range(parts):
-        where = f" where hash(client_id, case_id) % {parts} = {part}" if parts > 1 else ""
-        con.execute(f"create or replace temp view night_contacts as select * from {notes}{where}")
-        _fold_part(con, straight_in=straight_in)
+    con.execute(f"create or replace temp view night_contacts as select * from {notes}")
+    _fold_night(con, straight_in=straight_in)
     con.execute("drop view night_contacts")
 
 
-def _fold_part(con: duckdb.DuckDBPyConnection, *, straight_in: bool) -> None:
+def _fold_night(con: duckdb.DuckDBPyConnection, *, straight_in: bool) -> None:
     """Fold the notes of the view ``night_contacts``; ``straight_in``: no stats were kept before
     tonight's, so none of these cases has a row to replace."""
     if straight_in:
