@@ -142,13 +142,27 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object
 
 
 def _insert(con: duckdb.DuckDBPyConnection, statement: str, name: str, frame: pl.DataFrame) -> int:
-    """Run one INSERT reading ``frame`` as the view ``name`` (DuckDB scans the polars frame's
-    Arrow buffers directly, no copy); return the rows it inserted (DuckDB's own count)."""
-    con.register(name, frame)
-    try:
-        return _count(con, statement, {})
-    finally:
-        con.unregister(name)
+    """Run one INSERT reading ``frame`` as ``name``; return the rows it inserted (DuckDB's own
+    count)."""
+    return _run_over(_relation(con, frame), name, statement)
+
+
+def _relation(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
+    """``frame`` as a relation (the Arrow table ``register`` would make of it).
+
+    Not ``register``/``unregister``: the view ``register`` makes holds the frame, and a view
+    dropped inside a transaction stays in the catalog, frame and all, until the transaction
+    ends. The night loads in one transaction, so every batch loaded was held to the end: 6 GB
+    of the 10M night's cases and notes, outside DuckDB's memory limit. A relation's name lives
+    only for the length of one ``query`` call, and its frame goes with the relation."""
+    return con.from_arrow(frame)
+
+
+def _run_over(relation: duckdb.DuckDBPyRelation, name: str, statement: str) -> int:
+    """Run ``statement`` reading ``relation`` as ``name``; the count it returns."""
+    result = relation.query(name, statement)
+    rows = result.fetchall() if result is not None else []
+    return int(rows[0][0]) if rows else 0
 
 
 def _upsert_cases(
@@ -173,18 +187,15 @@ def _upsert_cases(
     # book of 1M sent again, against 3 for the update; the same rows either way).
     on = "c.client_id = i.client_id and c.case_id = i.case_id"
     sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
-    con.register("incoming_cases", incoming)
-    try:
-        update = f"update cases as c set {sets} from incoming_cases as i where {on}"
-        updated = _count(con, update, {})
-        added = _count(
-            con,
-            "insert into cases by name select i.* from incoming_cases as i "
-            f"where not exists (select 1 from cases as c where {on})",
-            {},
-        )
-    finally:
-        con.unregister("incoming_cases")
+    relation = _relation(con, incoming)
+    update = f"update cases as c set {sets} from incoming_cases as i where {on}"
+    updated = _run_over(relation, "incoming_cases", update)
+    added = _run_over(
+        relation,
+        "incoming_cases",
+        "insert into cases by name select i.* from incoming_cases as i "
+        f"where not exists (select 1 from cases as c where {on})",
+    )
     return updated + added
 
 
@@ -269,28 +280,23 @@ def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(_count(con, f"select not exists (select 1 from {table})", {}))
 
 
-# Notes folded into the contact stats at once, at most. The fold's lists (phone calls, promises,
-# failed calls) hold every note of the cases it folds: DuckDB took 1.5 GB for 5M notes, so 50M
-# at once would take 15 GB. The cases are split into parts by a hash of their key, each part
-# folded alone: a case's notes are all in one part, so the stats are those of one fold. Each
-# part scans every note again: the 1M night's 5M notes in 3 parts took 11.0 s against 8.8 s
-# at once (and 1.0 GB less), so a night of up to 5M notes is still folded at once.
-FOLD_NOTES = 5_000_000
-
-
 def _fold_contact_stats(con: duckdb.DuckDBPyConnection, notes: str) -> None:
-    """Fold the notes of the table or view ``notes`` into ``case_contact_stats``, in parts of
-    about ``FOLD_NOTES`` (``sql/contact_stats.sql`` reads each part as ``night_contacts``)."""
-    parts = max(1, -(-_count(con, f"select count(*) from {notes}", {}) // FOLD_NOTES))
+    """Fold the notes of the table or view ``notes`` into ``case_contact_stats``, all at once
+    (``sql/contact_stats.sql`` reads them as ``night_contacts``).
+
+    Not in parts by a hash of the case, as up to c147220: each part scanned every note again,
+    and joined the stats the parts before had written, so the fold grew with the square of the
+    night (the 10M night's 50M notes in 11 parts: 364 s, against 121 s at once, both on a busy
+    machine). DuckDB spills the one aggregate's groups, their lists included, to its temp
+    directory beyond its memory limit: the 10M night's load fits a 3GB limit (the 1M night's
+    fold alone a 600MB one)."""
     straight_in = _empty(con, "case_contact_stats")
-    for part in range(parts):
-        where = f" where hash(client_id, case_id) % {parts} = {part}" if parts > 1 else ""
-        con.execute(f"create or replace temp view night_contacts as select * from {notes}{where}")
-        _fold_part(con, straight_in=straight_in)
+    con.execute(f"create or replace temp view night_contacts as select * from {notes}")
+    _fold_night(con, straight_in=straight_in)
     con.execute("drop view night_contacts")
 
 
-def _fold_part(con: duckdb.DuckDBPyConnection, *, straight_in: bool) -> None:
+def _fold_night(con: duckdb.DuckDBPyConnection, *, straight_in: bool) -> None:
     """Fold the notes of the view ``night_contacts``; ``straight_in``: no stats were kept before
     tonight's, so none of these cases has a row to replace."""
     if straight_in:

@@ -15,11 +15,10 @@ from polars.testing import assert_frame_equal
 from models.features import feature_frame, night_features
 from models.score import model_scores
 from models.train import train
-from pipeline import load as load_module
 from pipeline import warehouse
 from pipeline.load import build_contact_stats, contact_stats_current, load, night_book
 from pipeline.parts import WHOLE, night_parts
-from tests.warehouse_fixture import NO_REJECTS, File, history_dates, history_warehouse, load_history
+from tests.warehouse_fixture import NO_REJECTS, File, history_dates, history_warehouse
 
 NIGHTS = history_dates()
 KEYS = ["client_id", "case_id"]  # the queries leave the order to pipeline.load.night_book
@@ -111,23 +110,6 @@ def _rebuilt(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         return _stats(con)
     finally:
         con.execute("rollback")
-
-
-def test_stats_folded_in_parts_equal_the_stats_folded_at_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The fold split by a hash of the case (pipeline.load.FOLD_NOTES, 5M notes on a large
-    night), here in parts of 2,000 notes: the first night's 21k notes into empty stats, then
-    two nights' 5k into the stats kept (each part's cases replaced); as folded at once."""
-    monkeypatch.setattr(load_module, "FOLD_NOTES", 2_000)
-    in_parts = warehouse.connect(tmp_path / "parts")
-    try:
-        load_history(in_parts, until=NIGHTS[2])
-        night_by_night = _stats(in_parts)
-        monkeypatch.setattr(load_module, "FOLD_NOTES", 10**9)
-        assert_frame_equal(night_by_night, _rebuilt(in_parts))
-    finally:
-        in_parts.close()
 
 
 def test_a_past_night_run_again_reads_the_whole_history(con: duckdb.DuckDBPyConnection) -> None:
