@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline.headers import COLUMNS
 from pipeline.parts import WHOLE, Part
-from pipeline.warehouse import query, sql_text
+from pipeline.warehouse import frame_relation, query, sql_text
 
 # Connections inside a transaction begun here (by id: a DuckDB connection cannot say whether it
 # is in one, and a second BEGIN would abort the first).
@@ -144,18 +144,7 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object
 def _insert(con: duckdb.DuckDBPyConnection, statement: str, name: str, frame: pl.DataFrame) -> int:
     """Run one INSERT reading ``frame`` as ``name``; return the rows it inserted (DuckDB's own
     count)."""
-    return _run_over(_relation(con, frame), name, statement)
-
-
-def _relation(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
-    """``frame`` as a relation (the Arrow table ``register`` would make of it).
-
-    Not ``register``/``unregister``: the view ``register`` makes holds the frame, and a view
-    dropped inside a transaction stays in the catalog, frame and all, until the transaction
-    ends. The night loads in one transaction, so every batch loaded was held to the end: 6 GB
-    of the 10M night's cases and notes, outside DuckDB's memory limit. A relation's name lives
-    only for the length of one ``query`` call, and its frame goes with the relation."""
-    return con.from_arrow(frame)
+    return _run_over(frame_relation(con, frame), name, statement)
 
 
 def _run_over(relation: duckdb.DuckDBPyRelation, name: str, statement: str) -> int:
@@ -187,7 +176,7 @@ def _upsert_cases(
     # book of 1M sent again, against 3 for the update; the same rows either way).
     on = "c.client_id = i.client_id and c.case_id = i.case_id"
     sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
-    relation = _relation(con, incoming)
+    relation = frame_relation(con, incoming)
     update = f"update cases as c set {sets} from incoming_cases as i where {on}"
     updated = _run_over(relation, "incoming_cases", update)
     added = _run_over(

@@ -235,18 +235,16 @@ def _for_report(decisions: pl.DataFrame) -> pl.DataFrame:
 
 def _previous_of(con: duckdb.DuckDBPyConnection, day: date, tonight: pl.DataFrame) -> pl.DataFrame:
     """The night ``day``'s ``PREVIOUS_COLUMNS`` decisions of the cases in ``tonight``."""
-    con.register("part_keys", tonight.select("client_id", "case_id").to_arrow())
-    try:
-        names = ", ".join(f'd."{c}"' for c in PREVIOUS_COLUMNS)
-        frame = warehouse.select(
-            con,
-            f"select {names} from decisions as d semi join part_keys as k "
-            "on d.client_id = k.client_id and d.case_id = k.case_id "
-            "where d.business_date = ? order by d.client_id, d.case_id",
-            [day],
-        )
-    finally:
-        con.unregister("part_keys")
+    names = ", ".join(f'd."{c}"' for c in PREVIOUS_COLUMNS)
+    keys = warehouse.frame_relation(con, tonight.select("client_id", "case_id"))
+    found = keys.query(
+        "part_keys",
+        f"select {names} from decisions as d semi join part_keys as k "
+        "on d.client_id = k.client_id and d.case_id = k.case_id "
+        f"where d.business_date = date '{day.isoformat()}' order by d.client_id, d.case_id",
+    )
+    frame = pl.from_arrow(found.to_arrow_table()) if found is not None else None
+    assert isinstance(frame, pl.DataFrame)  # a select: always a relation and a frame
     return frame.select(pl.col(n).cast(DECISION_SCHEMA[n]) for n in PREVIOUS_COLUMNS)
 
 
@@ -254,11 +252,8 @@ def _insert(
     con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, stamp: dict[str, Any]
 ) -> None:
     stamped = frame.with_columns(pl.lit(v).alias(k) for k, v in stamp.items())
-    con.register("review_rows", stamped.to_arrow())
-    try:
-        con.execute(f"insert into {table} by name select * from review_rows")
-    finally:
-        con.unregister("review_rows")
+    rows = warehouse.frame_relation(con, stamped)  # not a view: held to the night's commit
+    rows.query("review_rows", f"insert into {table} by name select * from review_rows")
 
 
 def record_review(

@@ -247,10 +247,13 @@ def _record(
     with transaction(con):  # the night's, when run_night began one
         con.execute("delete from allocations where business_date = $business_date", params)
         con.execute("delete from holds where business_date = $business_date", params)
-        con.register("night_allocations", allocations.to_arrow())
-        con.register("night_holds", holds.to_arrow())
-        con.execute("insert into allocations by name select * from night_allocations")
-        con.execute("insert into holds by name select * from night_holds")
+        # relations, not views: a view's frame would be held to the night's commit
+        warehouse.frame_relation(con, allocations).query(
+            "night_allocations", "insert into allocations by name select * from night_allocations"
+        )
+        warehouse.frame_relation(con, holds).query(
+            "night_holds", "insert into holds by name select * from night_holds"
+        )
         if review is not None and roster is not None:
             record_review(con, business_date, run_id, review, roster)
         con.execute(

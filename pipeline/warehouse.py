@@ -88,3 +88,15 @@ def select(
     frame = pl.from_arrow(relation.to_arrow_table())
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def frame_relation(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
+    """``frame`` as a relation (the Arrow table ``register`` would make of it), to read with
+    ``relation.query(name, sql)``.
+
+    Not ``register``/``unregister``: the view ``register`` makes holds the frame, and a view
+    dropped inside a transaction stays in the catalog, frame and all, until the transaction
+    ends. A night is one transaction, so every frame it wrote that way was held to the end (6 GB
+    of the 10M night's cases and notes, outside DuckDB's memory limit). A relation's name lives
+    only for the length of one ``query`` call, and its frame goes with the relation."""
+    return con.from_arrow(frame)

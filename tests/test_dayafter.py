@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from pipeline import parts
 from pipeline.explain import explain_case
 from pipeline.export import export_night
 from pipeline.rebuild import rebuild_report
@@ -277,3 +278,17 @@ def test_the_commands_of_the_day_after(nights: Nights, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "not in the warehouse" in result.output
     result = runner.invoke(app, ["export", "--date", "2026-11-23", "--home", str(tmp_path / "x")])
     assert result.exit_code == 2 and "no caseflow warehouse" in result.output
+
+
+# Last in this module: it publishes the second night again (the tests above read the first run).
+def test_the_day_after_in_parts_compares_with_the_night_before_as_one_part_does(
+    nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each part of the book reads the night before's decisions of its own cases only
+    (pipeline.review._previous_of): the changes, and every other file, are those of one part."""
+    monkeypatch.setattr(parts, "PART_CASES", 700)
+    second_in = nights.home.parent / "in" / NIGHT2.isoformat()
+    again = run_night(NIGHT2, second_in, tmp_path / "parts", nights.home, lang="zh")
+    published = {k: v for k, v in _files(nights.second.out_dir).items() if k.endswith(".csv")}
+    assert "changes.csv" in published and published["changes.csv"].count(b"\n") > 100
+    assert {k: v for k, v in _files(again.out_dir).items() if k.endswith(".csv")} == published
