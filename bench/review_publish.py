@@ -129,13 +129,15 @@ def run(home: Path, day: date, repeat: int, keep_index: bool = False) -> dict[st
             review = review_night(
                 con,
                 scratch,
-                f["cases"],
+                [f["cases"]],
+                [frames.holds],
                 f["debtors"],
                 frames,
                 f["roster"],
                 policy,
                 tonight,
                 scores.model_version,
+                f"bench-{i}",
             )
             _timed(seconds, "review", t)
             manifest: dict[str, Any] = {

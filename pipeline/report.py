@@ -453,7 +453,7 @@ def _extension_cases(
             "case_id",
             pl.col("return_date").cast(pl.Utf8),
             pl.when(pl.col("placement") == "worked")
-            .then(pl.col("collector_id").cast(pl.Utf8))  # text, or categories (review_parts)
+            .then(pl.col("collector_id").cast(pl.Utf8))  # text, or categories (review_night)
             .otherwise(pl.lit("held: ") + pl.col("hold_reason").cast(pl.Utf8).fill_null(""))
             .alias("where"),
         )

@@ -1,8 +1,8 @@
 """review: the night looked back on: decisions kept, changes since the night before, scorecards.
 
-``review_night`` runs after the allocation: it keeps every case's decision
-(``pipeline.changes.decisions_frame``), compares it with the previous published night
-(``night_changes``), computes the collectors' scorecards over the cycle (R25) and reads the
+``review_night`` runs after the allocation, a part of the book at a time (pipeline.parts): it
+stores every case's decision (``pipeline.changes.decisions_frame``) as it is made, compares it
+with the previous published night (``night_changes``), computes the collectors' scorecards over the cycle (R25) and reads the
 champion model's score distribution on its held-out night (for the report's drift chart).
 ``record_review`` stores all of it, with what each worklist row showed and the night's roster,
 in the warehouse (``sql/schema.sql``), so that ``caseflow export``, ``report`` and ``explain``
@@ -58,7 +58,7 @@ class NightReview:
     # The champion's training distribution of p_repay (card.json drift_reference): bin edges
     # and shares, the last share for missing values; preferred to the deciles when present.
     score_reference: dict[str, Any] | None = None
-    # True when the decisions are in the warehouse already (``review_parts``) and ``decisions``
+    # True when the decisions are in the warehouse already (``review_night``) and ``decisions``
     # holds only the columns the report reads (``REPORT_COLUMNS``)
     decisions_recorded: bool = False
 
@@ -132,33 +132,6 @@ def score_reference(home: Path, version: str | None) -> dict[str, Any] | None:
     return {"edges": edges, "shares": shares}
 
 
-def review_night(
-    con: duckdb.DuckDBPyConnection,
-    home: Path,
-    cases: pl.DataFrame,
-    debtors: pl.DataFrame,
-    frames: NightFrames,
-    roster: pl.DataFrame,
-    policy: Policy,
-    business_date: date,
-    model_version: str | None,
-) -> NightReview:
-    """Decisions, changes since the previous published night, scorecards, training deciles."""
-    decisions = decisions_frame(cases, debtors, frames, policy)
-    before = previous_night(con, business_date)
-    # The diff needs only where each case went the night before, not why: 6 of the columns.
-    previous = None if before is None else _decisions_of(con, before, PREVIOUS_COLUMNS)
-    return NightReview(
-        decisions=decisions,
-        changes=night_changes(decisions, previous, roster),
-        scorecards=scorecards(con, frames.worklists, roster, business_date, policy.cycle_days),
-        compared_with=NOTES_ONLY if before is None else f"the night of {before.isoformat()}",
-        cycle_start=cycle_start(business_date, policy.cycle_days),
-        training_deciles=training_deciles(home, model_version),
-        score_reference=score_reference(home, model_version),
-    )
-
-
 # The decisions' columns pipeline.report reads: what a night in parts keeps of them.
 REPORT_COLUMNS = (
     "client_id",
@@ -178,7 +151,7 @@ REPORT_COLUMNS = (
 )
 
 
-def review_parts(
+def review_night(
     con: duckdb.DuckDBPyConnection,
     home: Path,
     parts: Iterable[pl.DataFrame],
@@ -191,10 +164,11 @@ def review_parts(
     model_version: str | None,
     run_id: str,
 ) -> NightReview:
-    """``review_night`` over the parts of a night's cases (pipeline.parts) and their ``holds``
-    (``assemble_parts``'s): each part's decisions are made, compared with the night before and
-    stored (inside the caller's transaction) before the next part, so the whole book's are
-    never held; the review keeps the changes and the decisions' ``REPORT_COLUMNS``."""
+    """Decisions, changes since the previous published night, scorecards, training deciles,
+    over the parts of a night's cases (pipeline.parts; one part: ``[cases]``) and their
+    ``holds`` (``assemble_parts``'s): each part's decisions are made, compared with the night
+    before and stored (inside the caller's transaction) before the next part, so the whole
+    book's are never held; the review keeps the changes and the decisions' ``REPORT_COLUMNS``."""
     before = previous_night(con, business_date)
     load = collector_load(frames.worklists)
     stamp = {"business_date": business_date, "run_id": run_id}
@@ -268,7 +242,7 @@ def record_review(
     params = {"business_date": business_date}
     stamp = {"business_date": business_date, "run_id": run_id}
     tables = ["night_reviews", "changes", "scorecards", "night_rosters"]
-    if not review.decisions_recorded:  # else stored part by part already (``review_parts``)
+    if not review.decisions_recorded:  # else stored part by part already (``review_night``)
         tables.append("decisions")
     for table in tables:
         con.execute(f"delete from {table} where business_date = $business_date", params)

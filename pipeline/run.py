@@ -68,7 +68,7 @@ from pipeline.review import (
     NightReview,
     record_review,
     review_inputs,
-    review_parts,
+    review_night,
     stored_worklists,
 )
 from pipeline.safety import check_free_space, describe_os_error, keep_last_good
@@ -731,7 +731,7 @@ def _allocate_and_stage(
         replaces = _previous_run(con, business_date)
         with timer.stage("review"):
             # each part's decisions are stored as they are made (the book's are never held)
-            review = review_parts(
+            review = review_night(
                 con,
                 home,
                 cases,
