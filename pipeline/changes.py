@@ -90,6 +90,8 @@ DECISION_SCHEMA: dict[str, Any] = {
 _PLACED = frozenset(
     {"placement", "collector_id", "channel", "rank", "action", "hold_reason", "hold_detail"}
 )
+# What ``decisions_frame`` reads of the strategy's debtors.
+DEBTOR_VALUES = ("debtor_key", "value_phone", "value_visit", "value_letter")
 # What ``decisions_frame`` reads of the strategy's cases besides DECISION_SCHEMA's columns.
 DECISION_INPUTS = ("debtor_key", "has_address", "has_phone", "last_letter_outcome")
 # What tomorrow's diff reads of tonight's decisions (``night_changes``'s ``previous``).

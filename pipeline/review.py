@@ -2,8 +2,9 @@
 
 ``review_night`` runs after the allocation, a part of the book at a time (pipeline.parts): it
 stores every case's decision (``pipeline.changes.decisions_frame``) as it is made, compares it
-with the previous published night (``night_changes``), computes the collectors' scorecards over the cycle (R25) and reads the
-champion model's score distribution on its held-out night (for the report's drift chart).
+with the previous published night (``night_changes``), computes the collectors' scorecards over
+the cycle (R25) and reads the champion model's score distribution on its held-out night (for the
+report's drift chart).
 ``record_review`` stores all of it, with what each worklist row showed and the night's roster,
 in the warehouse (``sql/schema.sql``), so that ``caseflow export``, ``report`` and ``explain``
 can answer the day after from the warehouse alone. ``load_review`` reads a night back.

@@ -39,6 +39,7 @@ from models.score import SCORE_SCHEMA, Scores, night_scorer
 from pipeline import stream, warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
 from pipeline.assemble import NightFrames, assemble_parts
+from pipeline.changes import DEBTOR_VALUES
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.evidence import Evidence, gather
 from pipeline.ingest import IngestResult, ReceivedFile, ingest
@@ -728,6 +729,11 @@ def _allocate_and_stage(
                 business_date,
                 partial(case_details, con),
             )
+            # what the rest of the night reads of them: the optimiser's account, and each
+            # debtor's channel values (the decisions keep them); 9M debtors' rows at 10M cases
+            allocated = allocation.stats
+            debtors = debtors.select(c for c in debtors.columns if c in DEBTOR_VALUES)
+            del allocation
         replaces = _previous_run(con, business_date)
         with timer.stage("review"):
             # each part's decisions are stored as they are made (the book's are never held)
@@ -747,7 +753,7 @@ def _allocate_and_stage(
         # the widest frames let go before the report and the files are made
         del holds, debtors
     warnings = _warnings(scores, loaded, roster, frames)
-    warnings += _allocation_warnings(allocation.stats)
+    warnings += _allocation_warnings(allocated)
     warnings += _input_notes(loaded, replaces)
     rejects = warehouse.query(con, "night_rejects", params)
     rejected_rows = dict(
@@ -780,7 +786,7 @@ def _allocate_and_stage(
         "rule_pack": policy.rule_pack,
         "strategy": evidence.record(),  # channel effects, rhythm, champion/challenger
         "counts": _counts(loaded, book, frames, rejects),
-        "allocation": _allocation_record(allocation.stats),
+        "allocation": _allocation_record(allocated),
         "replaces": replaces,  # the run of the same date this one replaces, or None
         "warnings": warnings,
     }
