@@ -99,7 +99,7 @@ class Timer:
     on_stage: StageCallback | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
-    _total: dict[str, float] = field(default_factory=dict)
+    _total: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     @contextmanager
     def stage(self, name: str, *, last: bool = True) -> Iterator[None]:
@@ -681,7 +681,7 @@ def _score_and_decide(
             night = night_book(con, business_date, part)  # from the contact stats the load keeps
             frame, found = scorer.score(night_features(con, business_date, part))
             counts = add_counts(counts, found)
-        with timer.stage("strategy", last=last):
+        with timer.stage("strategy", last=False):
             part_cases, part_debtors = decide(night, frame, roster, policy, business_date, evidence)
             book += night.height
             # the part's book and scores live on in its cases, and of those only what the
@@ -690,8 +690,8 @@ def _score_and_decide(
             cases.add(review_inputs(part_cases))
             del part_cases
             debtors.append(part_debtors)
-            if last:  # the debtors in debtor_key order, as the allocation expects
-                every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
+    with timer.stage("strategy"):  # the debtors in debtor_key order, as the allocation expects
+        every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
     # the report reads the book's scores from the review's decisions: no frame is kept here
     scores = scorer.scores(pl.DataFrame(schema=SCORE_SCHEMA), counts)
     return Decided(every, scores, evidence, book)
