@@ -28,6 +28,8 @@ import polars as pl
 # Cases per part: a book of up to this many is one part (the nights of most banks, and every
 # night the tests run unless they ask for smaller parts); 10M cases are 10 parts.
 PART_CASES = 1_000_000
+# The folder beside the warehouse where a night's decided cases wait between stages.
+PARTS_PREFIX = ".night-parts-"
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,14 @@ class CaseParts:
     @contextmanager
     def cleared(cls, home: Path, parts: int) -> Iterator[CaseParts]:
         """A ``CaseParts`` for a night of ``parts`` parts, its folder removed at the end
-        (whether the night succeeds or not)."""
+        (whether the night succeeds or not). Folders left by a night that was killed are
+        removed first: the caller holds the home's lock, so no other night is using them."""
+        for stale in home.glob(f"{PARTS_PREFIX}*"):
+            shutil.rmtree(stale, ignore_errors=True)
         if parts <= 1:
             yield cls(None)
             return
-        folder = Path(tempfile.mkdtemp(prefix=".night-parts-", dir=home))
+        folder = Path(tempfile.mkdtemp(prefix=PARTS_PREFIX, dir=home))
         try:
             yield cls(folder)
         finally:
