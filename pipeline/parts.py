@@ -1,11 +1,12 @@
-"""Parts of the night's book: a large night is scored and decided a million cases at a time.
+"""Parts of the night's book: a large night is scored, decided, placed and reviewed a million
+cases at a time (pipeline/run.py; README "A large book in parts").
 
 The book, its features, their scores and the strategy's per-case frame are the widest frames of
 a night; held at once they grow with the book (about 9 GB at 3M cases, past 18 GB at 10M, issue
 8). Scoring and the rules are per case or per debtor, so the book is cut into parts by a hash of
 the debtor (client_id, customer_id): every case of a debtor is in the same part, and each part
-is read, scored and decided on its own. Only the allocation needs every debtor, and its input
-(one row per debtor with a value per channel) is small.
+is read, scored, decided, placed and reviewed on its own. Only the allocation needs every debtor,
+and its input (one row per debtor with a value per channel) is small.
 
 The SQL files that read the book (``sql/night_book.sql``, ``night_cases.sql``,
 ``features_night.sql``, ``features.sql``) take ``$part`` and ``$parts`` and keep the snapshot
@@ -42,9 +43,6 @@ class Part:
     def params(self) -> dict[str, int]:
         """The SQL parameters that select this part's snapshot rows."""
         return {"part": self.index, "parts": self.count}
-
-    def __str__(self) -> str:
-        return f"part {self.index + 1} of {self.count}"
 
 
 WHOLE = Part(0, 1)
