@@ -18,7 +18,7 @@ import polars as pl
 
 from pipeline.headers import COLUMNS
 from pipeline.parts import WHOLE, Part
-from pipeline.warehouse import frame_relation, query, sql_text
+from pipeline.warehouse import frame_relation, query, select_over, sql_text
 
 # Connections inside a transaction begun here (by id: a DuckDB connection cannot say whether it
 # is in one, and a second BEGIN would abort the first).
@@ -352,11 +352,8 @@ def case_details(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataF
     """The name, id and card numbers, phone, district and address of the cases ``keys`` names
     (client_id, case_id), from the current cases (``sql/case_details.sql``): the night's book
     carries none of it, so only the rows a person is shown (a worklist's) are read."""
-    con.register("worked_keys", keys.select("client_id", "case_id").to_arrow())
-    try:
-        return query(con, "case_details", {})
-    finally:
-        con.unregister("worked_keys")
+    worked = keys.select("client_id", "case_id")
+    return select_over(con, worked, "worked_keys", sql_text("case_details"))
 
 
 def _replace_roster(

@@ -89,15 +89,25 @@ def previous_night(con: duckdb.DuckDBPyConnection, business_date: date) -> date 
 
 
 def _decisions_of(
-    con: duckdb.DuckDBPyConnection, day: date, columns: Sequence[str] = tuple(DECISION_SCHEMA)
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    columns: Sequence[str] = tuple(DECISION_SCHEMA),
+    cases: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The decisions of the night ``day``: ``columns`` of them (all by default)."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    frame = warehouse.select(
-        con,
-        f"select {names} from decisions where business_date = ? order by client_id, case_id",
-        [day],
-    )
+    """The decisions of the night ``day``: ``columns`` of them (all by default), of every case
+    or of the ``cases`` (client_id, case_id) only (a part of tonight's book)."""
+    names = ", ".join(f'd."{c}"' for c in columns)
+    where = f"where d.business_date = date '{day.isoformat()}' order by d.client_id, d.case_id"
+    if cases is None:
+        frame = warehouse.select(con, f"select {names} from decisions as d {where}")
+    else:
+        frame = warehouse.select_over(
+            con,
+            cases.select("client_id", "case_id"),
+            "part_keys",
+            f"select {names} from decisions as d semi join part_keys as k "
+            f"on d.client_id = k.client_id and d.case_id = k.case_id {where}",
+        )
     return frame.select(pl.col(n).cast(DECISION_SCHEMA[n]) for n in columns)
 
 
@@ -179,7 +189,7 @@ def review_night(
     for cases, part_holds in zip(parts, holds, strict=True):
         part = NightFrames(frames.worklists, part_holds, frames.letters)
         decisions = decisions_frame(cases, debtors, part, policy)
-        previous = None if before is None else _previous_of(con, before, decisions)
+        previous = None if before is None else _decisions_of(con, before, PREVIOUS_COLUMNS, cases)
         changes.append(night_changes(decisions, previous, roster, load))
         _insert(con, "decisions", decisions, stamp)
         kept.append(_for_report(decisions))
@@ -206,21 +216,6 @@ def _for_report(decisions: pl.DataFrame) -> pl.DataFrame:
     return decisions.select(
         pl.col(c).cast(pl.Categorical) if c in _REPEATED else pl.col(c) for c in REPORT_COLUMNS
     )
-
-
-def _previous_of(con: duckdb.DuckDBPyConnection, day: date, tonight: pl.DataFrame) -> pl.DataFrame:
-    """The night ``day``'s ``PREVIOUS_COLUMNS`` decisions of the cases in ``tonight``."""
-    names = ", ".join(f'd."{c}"' for c in PREVIOUS_COLUMNS)
-    keys = warehouse.frame_relation(con, tonight.select("client_id", "case_id"))
-    found = keys.query(
-        "part_keys",
-        f"select {names} from decisions as d semi join part_keys as k "
-        "on d.client_id = k.client_id and d.case_id = k.case_id "
-        f"where d.business_date = date '{day.isoformat()}' order by d.client_id, d.case_id",
-    )
-    frame = pl.from_arrow(found.to_arrow_table()) if found is not None else None
-    assert isinstance(frame, pl.DataFrame)  # a select: always a relation and a frame
-    return frame.select(pl.col(n).cast(DECISION_SCHEMA[n]) for n in PREVIOUS_COLUMNS)
 
 
 def _insert(

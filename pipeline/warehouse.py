@@ -82,7 +82,11 @@ def select(
     params: Mapping[str, Any] | Sequence[Any] | None = None,
 ) -> pl.DataFrame:
     """A query's rows as a polars frame, through Arrow."""
-    relation = con.sql(text, params=params if params is not None else None)
+    return _rows(con.sql(text, params=params if params is not None else None))
+
+
+def _rows(relation: duckdb.DuckDBPyRelation | None) -> pl.DataFrame:
+    """A relation's rows as a polars frame, through Arrow (none when it was not a query)."""
     if relation is None:  # not a query: nothing to return
         return pl.DataFrame()
     frame = pl.from_arrow(relation.to_arrow_table())
@@ -100,3 +104,11 @@ def frame_relation(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckd
     of the 10M night's cases and notes, outside DuckDB's memory limit). A relation's name lives
     only for the length of one ``query`` call, and its frame goes with the relation."""
     return con.from_arrow(frame)
+
+
+def select_over(
+    con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, name: str, text: str
+) -> pl.DataFrame:
+    """``select`` of ``text`` reading ``frame`` as the table ``name`` (``frame_relation``: not
+    held to the night's commit). ``text`` takes no parameters."""
+    return _rows(frame_relation(con, frame).query(name, text))

@@ -285,7 +285,7 @@ def test_the_day_after_in_parts_compares_with_the_night_before_as_one_part_does(
     nights: Nights, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each part of the book reads the night before's decisions of its own cases only
-    (pipeline.review._previous_of): the changes, and every other file, are those of one part."""
+    (pipeline.review._decisions_of): the changes, and every other file, are those of one part."""
     monkeypatch.setattr(parts, "PART_CASES", 700)
     second_in = nights.home.parent / "in" / NIGHT2.isoformat()
     again = run_night(NIGHT2, second_in, tmp_path / "parts", nights.home, lang="zh")
