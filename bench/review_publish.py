@@ -23,6 +23,7 @@ import shutil
 import sys
 import time
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,15 @@ import polars as pl  # noqa: E402
 from models.score import Scores, score_night  # noqa: E402
 from pipeline import warehouse  # noqa: E402
 from pipeline.allocate import allocate  # noqa: E402
-from pipeline.assemble import NightFrames, assemble  # noqa: E402
+from pipeline.assemble import HoldCounts, NightFrames, PlacedNight, assemble  # noqa: E402
+from pipeline.changes import CHANGE_KINDS  # noqa: E402
 from pipeline.load import begin, case_details, rollback  # noqa: E402
 from pipeline.parts import WHOLE  # noqa: E402
 from pipeline.policy import load_policy  # noqa: E402
 from pipeline.publish import NightOutputs, stage  # noqa: E402
 from pipeline.report import build_report_data  # noqa: E402
 from pipeline.review import review_night  # noqa: E402
-from pipeline.run import _record  # noqa: E402
+from pipeline.run import CSV_BATCH_ROWS, _record  # noqa: E402
 from pipeline.strategy import decide  # noqa: E402
 
 FRAMES = ("cases", "debtors", "worklists", "holds", "letters", "roster", "scores", "rejects")
@@ -132,7 +134,7 @@ def run(home: Path, day: date, repeat: int, keep_index: bool = False) -> dict[st
                 [f["cases"]],
                 [frames.holds],
                 f["debtors"],
-                frames,
+                PlacedNight(frames.worklists, frames.letters, HoldCounts.of(frames.holds)),
                 f["roster"],
                 policy,
                 tonight,
@@ -153,24 +155,27 @@ def run(home: Path, day: date, repeat: int, keep_index: bool = False) -> dict[st
             _timed(seconds, "report_data", t)
             out = scratch / "out" / tonight.isoformat()
             shutil.rmtree(out, ignore_errors=True)
+            params = {"business_date": tonight}
+            kinds = {**params, "kinds": list(CHANGE_KINDS)}
             t = _now()
             outputs = NightOutputs(
                 business_date=tonight,
                 run_id=f"bench-{i}",
                 worklists=frames.worklists,
-                holds=frames.holds,
+                # as the night writes them: from what review_night stored
+                holds=partial(warehouse.query_batches, con, "holds_csv", params, CSV_BATCH_ROWS),
                 letters=frames.letters,
                 rejects=f["rejects"],
                 roster=f["roster"],
                 manifest=manifest,
                 report=report,
-                changes=review.changes,
+                changes=partial(warehouse.query_batches, con, "changes_csv", kinds, CSV_BATCH_ROWS),
                 scorecards=review.scorecards,
             )
             stage(out, outputs)
             _timed(seconds, "stage_files", t)
             t = _now()
-            _record(con, frames, manifest, tonight, review, f["roster"])
+            _record(con, frames.worklists, manifest, tonight, review, f["roster"])
             _timed(seconds, "record", t)
             for unit in ("", "_cpu"):
                 seconds[f"publish{unit}"] = round(

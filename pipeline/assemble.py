@@ -11,8 +11,9 @@ worked ~1% show): the worked rows' are asked for by key (``CaseDetails``, in a n
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -20,6 +21,7 @@ import polars as pl
 from pipeline.allocate import OVER_CAPACITY, Allocation
 from pipeline.errors import CaseflowError
 from pipeline.masking import mask_card_expr, mask_id_expr
+from pipeline.parts import CaseParts
 from pipeline.policy import Policy
 from pipeline.rules import call_window
 from pipeline.strategy import action_for
@@ -84,11 +86,53 @@ ASSEMBLE_INPUTS = (
 )
 
 
+# The detail of a hold whose case reaches the R3 extension point (``place``).
+EXTENSION_DUE = "extension due"
+
+
 @dataclass(frozen=True)
 class NightFrames:
     worklists: pl.DataFrame
     holds: pl.DataFrame
     letters: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class HoldCounts:
+    """What the manifest and the report count of the night's holds: cases per reason, and per
+    client the held cases with an extension due (R3). Counted a part at a time and added up, so
+    a large night's holds (nearly its whole book) are never held at once (issue 8)."""
+
+    by_reason: Counter[str] = field(default_factory=Counter)
+    extension_due: Counter[str] = field(default_factory=Counter)  # client_id -> cases
+
+    @classmethod
+    def of(cls, holds: pl.DataFrame) -> HoldCounts:
+        reasons = holds.group_by("reason").len().iter_rows()
+        due = holds.filter(pl.col("detail") == EXTENSION_DUE).group_by("client_id").len()
+        return cls(
+            Counter({str(r): int(n) for r, n in reasons}),
+            Counter({str(c): int(n) for c, n in due.iter_rows()}),
+        )
+
+    def __add__(self, other: HoldCounts) -> HoldCounts:
+        return HoldCounts(
+            self.by_reason + other.by_reason, self.extension_due + other.extension_due
+        )
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_reason.values())
+
+
+@dataclass(frozen=True)
+class PlacedNight:
+    """The night placed (``assemble_parts``): the worklists and letters of every worked row,
+    and the holds counted; each part's holds themselves are kept apart for the review."""
+
+    worklists: pl.DataFrame
+    letters: pl.DataFrame
+    held: HoldCounts
 
 
 def _ranked(
@@ -177,7 +221,7 @@ def place(
             "customer_id",
             pl.col("hold_reason").alias("reason"),
             pl.when(pl.col("extension_due"))
-            .then(pl.lit("extension due"))
+            .then(pl.lit(EXTENSION_DUE))
             .otherwise(None)
             .alias("detail"),
         )
@@ -252,8 +296,12 @@ def assemble(
     With ``business_date``, a worklist's ranking also weighs how near each return date is.
     ``details`` is asked once, for the worked rows' keys.
     """
-    frames, _ = assemble_parts([cases], debtors, allocation, roster, policy, business_date, details)
-    return frames
+    kept = CaseParts(None)  # in memory
+    placed = assemble_parts(
+        [cases], debtors, allocation, roster, policy, business_date, details, kept
+    )
+    (holds,) = kept
+    return NightFrames(worklists=placed.worklists, holds=holds, letters=placed.letters)
 
 
 def assemble_parts(
@@ -264,21 +312,20 @@ def assemble_parts(
     policy: Policy,
     business_date: date | None,
     details: CaseDetails,
-) -> tuple[NightFrames, list[pl.DataFrame]]:
-    """``assemble`` over the parts of a night's cases (pipeline.parts), each placed on its own;
-    also each part's holds, in the parts' order (the review pairs them with the parts)."""
+    holds: CaseParts,
+) -> PlacedNight:
+    """``assemble`` over the parts of a night's cases (pipeline.parts), each placed on its own.
+    Each part's holds (sorted by client_id, case_id) go to ``holds``, in the parts' order (the
+    review pairs them with the parts and stores them): only their counts are kept here."""
     worked: list[pl.DataFrame] = []
-    holds: list[pl.DataFrame] = []
+    held = HoldCounts()
     for part in parts:
         part_worked, part_holds = place(part, debtors, allocation)
         worked.append(part_worked)
-        holds.append(part_holds)
-    every_hold = (
-        holds[0]
-        if len(holds) == 1
-        else pl.concat(holds, how="vertical_relaxed").sort("client_id", "case_id")
-    )
+        held += HoldCounts.of(part_holds)
+        holds.add(part_holds)
+        del part_holds
     worklists, letters = worklists_and_letters(
         pl.concat(worked, how="vertical_relaxed"), roster, policy, business_date, details
     )
-    return NightFrames(worklists=worklists, holds=every_hold, letters=letters), holds
+    return PlacedNight(worklists=worklists, letters=letters, held=held)

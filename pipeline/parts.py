@@ -69,16 +69,26 @@ class CaseParts:
     own beside the warehouse, removed when the night is done (``cleared``): holding every
     part's cases at once is what a large book cannot afford (issue 8)."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, stem: str = "part") -> None:
         self._folder = folder
+        self._stem = stem
         self._frames: list[pl.DataFrame] = []
         self._count = 0
+
+    def beside(self, stem: str) -> CaseParts:
+        """Another night's frames a part each (e.g. each part's holds, made by the allocation
+        and read by the review), kept the same way in the same folder."""
+        return CaseParts(self._folder, stem)
+
+    def _path(self, index: int) -> Path:
+        assert self._folder is not None
+        return self._folder / f"{self._stem}-{index}.arrow"
 
     def add(self, cases: pl.DataFrame) -> None:
         if self._folder is None:
             self._frames.append(cases)
         else:
-            cases.write_ipc(self._folder / f"part-{self._count}.arrow", compression="lz4")
+            cases.write_ipc(self._path(self._count), compression="lz4")
         self._count += 1
 
     def __len__(self) -> int:
@@ -89,7 +99,7 @@ class CaseParts:
             yield from self._frames
             return
         for index in range(self._count):
-            yield pl.read_ipc(self._folder / f"part-{index}.arrow")
+            yield pl.read_ipc(self._path(index))
 
     @classmethod
     @contextmanager

@@ -30,12 +30,12 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
@@ -177,24 +177,31 @@ _SHEET_NAME_MAX = 31  # Excel's limit
 _SHEET_NAME_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
+# A table too large to hold (a large night's holds and changes: nearly a row per case), read
+# from the warehouse in batches already in the file's order when called (``warehouse.
+# query_batches`` of ``sql/holds_csv.sql``, ``sql/changes_csv.sql``).
+Batches = Callable[[], Iterator[pl.DataFrame]]
+
+
 @dataclass(frozen=True)
 class NightOutputs:
     """Everything one night publishes; the frames are those of ``pipeline.assemble``.
 
     ``changes`` and ``scorecards`` (``pipeline.review``) are written when given; ``lang``
-    chooses the headers of every table (``pipeline.labels``).
+    chooses the headers of every table (``pipeline.labels``). ``holds`` and ``changes`` are a
+    frame, or their ``Batches`` in the warehouse (a night reviewed part by part).
     """
 
     business_date: date
     run_id: str
     worklists: pl.DataFrame
-    holds: pl.DataFrame
+    holds: pl.DataFrame | Batches
     letters: pl.DataFrame
     rejects: pl.DataFrame
     roster: pl.DataFrame
     manifest: dict[str, Any]
     report: ReportData
-    changes: pl.DataFrame | None = None
+    changes: pl.DataFrame | Batches | None = None
     scorecards: pl.DataFrame | None = None
     lang: str = "en"
 
@@ -296,10 +303,13 @@ def csv_bytes(frame: pl.DataFrame, lang: str = "en") -> bytes:
     return buffer.getvalue()
 
 
-def write_csv(frame: pl.DataFrame, target: Path | io.BytesIO, lang: str = "en") -> None:
+CSV_DATE_FORMAT = "%Y-%m-%d"
+
+
+def write_csv(frame: pl.DataFrame, target: Path | IO[bytes], lang: str = "en") -> None:
     """``frame`` as ``csv_bytes`` has it, into a file (written by polars itself) or a buffer."""
     named = frame.rename(dict(zip(frame.columns, headers(frame.columns, lang), strict=True)))
-    named.write_csv(target, include_bom=True, date_format="%Y-%m-%d")
+    named.write_csv(target, include_bom=True, date_format=CSV_DATE_FORMAT)
 
 
 def _display_width(text: str) -> int:
@@ -843,6 +853,23 @@ class _Staging:
         self._pending.append((relative, frame.height, 0, self._writer.submit(_sync_file, path)))
         self._settle(_PENDING_BYTES)
 
+    def put_csv_batches(self, stem: str, frames: Iterable[pl.DataFrame], lang: str) -> None:
+        """``put_csv`` of the rows of ``frames`` one after the other (at least one frame): the
+        same bytes as the whole table's, header once, never the whole table in memory."""
+        relative = f"{stem}.csv"
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows, first = 0, True
+        with path.open("xb") as handle:  # as ``put``: never over a file already there
+            for frame in frames:
+                if first:
+                    write_csv(frame, handle, lang)  # the BOM and the header, once
+                else:
+                    frame.write_csv(handle, include_header=False, date_format=CSV_DATE_FORMAT)
+                rows, first = rows + frame.height, False
+        self._pending.append((relative, rows, 0, self._writer.submit(_sync_file, path)))
+        self._settle(_PENDING_BYTES)
+
 
 def _write_tables(staging: _Staging, outputs: NightOutputs) -> None:
     day, lang = outputs.business_date, outputs.lang
@@ -850,17 +877,24 @@ def _write_tables(staging: _Staging, outputs: NightOutputs) -> None:
     staging.put_files(worklist_files(worklists, day, lang=lang))
     staging.put_files(visit_files(worklists, day, lang=lang))
     staging.put_files(letter_files(outputs.letters, day, lang=lang))
-    holds = _exportable(outputs.holds, HOLD_COLUMNS).sort(
-        "client_id", "case_id", "reason", nulls_last=True
-    )
-    staging.put_csv("holds", holds, lang)
+    if isinstance(outputs.holds, pl.DataFrame):
+        holds = _exportable(outputs.holds, HOLD_COLUMNS).sort(
+            "client_id", "case_id", "reason", nulls_last=True
+        )
+        staging.put_csv("holds", holds, lang)
+    else:  # sorted so already (sql/holds_csv.sql)
+        batches = (_exportable(b, HOLD_COLUMNS) for b in outputs.holds())
+        staging.put_csv_batches("holds", batches, lang)
     rejects = _exportable(outputs.rejects, REJECT_COLUMNS).sort(
         list(REJECT_COLUMNS), nulls_last=True
     )
     staging.put_csv("rejected", rejects, lang)
-    if outputs.changes is not None:
+    if isinstance(outputs.changes, pl.DataFrame):
         changes = sort_changes(_exportable(outputs.changes, CHANGE_COLUMNS))
         staging.put_csv("changes", changes, lang)
+    elif outputs.changes is not None:  # sorted so already (sql/changes_csv.sql)
+        batches = (_exportable(b, CHANGE_COLUMNS) for b in outputs.changes())
+        staging.put_csv_batches("changes", batches, lang)
     if outputs.scorecards is not None:
         cards = _exportable(outputs.scorecards, SCORECARD_COLUMNS).sort(
             "collector_id", nulls_last=True

@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from models.score import Scores
+from models.score import SCORE_SCHEMA, Scores
 from pipeline import warehouse
 from pipeline.assemble import NightFrames
 from pipeline.errors import CaseflowError
@@ -70,7 +70,7 @@ def rebuild_report(home: Path, business_date: date) -> str:
     letters = worklists.filter(pl.col("channel") == "letter")
     frames = NightFrames(worklists=worklists, holds=holds, letters=letters)
     scores = Scores(
-        frame=review.decisions.select("client_id", "case_id", "p_repay", "expected_recovery"),
+        frame=pl.DataFrame(schema=SCORE_SCHEMA),  # the review's decisions give the scores
         method=str(model.get("method") or "model"),
         model_version=model.get("version"),
         model_sha256=model.get("sha256"),

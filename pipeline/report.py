@@ -23,6 +23,7 @@ import html
 import itertools
 import math
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from pipeline.assemble import NightFrames
+from pipeline.assemble import EXTENSION_DUE, HoldCounts, NightFrames, PlacedNight
 from pipeline.changes import CHANGE_KINDS
 from pipeline.masking import scrub_text
 
@@ -165,6 +166,142 @@ class ReportData:
 # --- aggregation -------------------------------------------------------------------------------
 
 
+# The columns of ``ReviewFigures.extensions``: a case with an extension due and where it went.
+_EXTENSION_COLUMNS = ("client_id", "case_id", "return_date", "where")
+_EXTENSION_ORDER = ("return_date", "client_id", "case_id")
+
+
+def _summed(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Counts per bin added up (an empty tuple is no counts yet)."""
+    if not a or not b:
+        return a or b
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+@dataclass(frozen=True)
+class ReviewFigures:
+    """What report.html shows of the night's decisions and changes: counts, and the first
+    cases with an extension due (R3). Counted a part of the book at a time (``review_night``)
+    and added up, so the book's decisions and changes are never held at once (issue 8): every
+    case of a debtor is in one part, so debtors add up too."""
+
+    scored: int = 0  # cases with a score
+    score_bins: tuple[int, ...] = (0,) * SCORE_BINS  # equal bins of p_repay over [0, 1]
+    active_deciles: tuple[int, ...] = ()  # active cases by the model's held-out deciles
+    active_reference: tuple[int, ...] = ()  # active cases by the training reference's bins
+    held: Counter[str] = field(default_factory=Counter)  # hold reason -> cases
+    unverified: int = 0  # worked cases whose debtor's identity is not verified (R19)
+    phone_invalid: int = 0  # worked cases whose phone no longer reaches the debtor (R4)
+    barred: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, rule) -> cases
+    # the first MAX_EXTENSION_ROWS cases with an extension due (_EXTENSION_COLUMNS), and all
+    extensions: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=dict.fromkeys(_EXTENSION_COLUMNS, pl.Utf8))
+    )
+    extensions_total: int = 0
+    changes: Counter[str] = field(default_factory=Counter)  # change -> cases
+    change_debtors: Counter[str] = field(default_factory=Counter)  # change -> debtors
+    change_reasons: Counter[tuple[str, str | None]] = field(default_factory=Counter)
+
+    @classmethod
+    def of(
+        cls,
+        decisions: pl.DataFrame,
+        changes: pl.DataFrame,
+        lowest: Sequence[float] = (),
+        reference: dict[str, Any] | None = None,
+    ) -> ReviewFigures:
+        """The figures of ``decisions`` (``pipeline.changes.DECISION_SCHEMA``'s columns, or
+        ``review.REPORT_COLUMNS``) and ``changes``: a night's, or a part's. ``lowest`` and
+        ``reference`` are the model's (``NightReview.training_deciles``, ``score_reference``)."""
+        p_repay = decisions.get_column("p_repay")
+        active = decisions.filter(pl.col("status") == "active").get_column("p_repay")
+        worked = decisions.filter(pl.col("placement") == "worked")
+        # the cases a collector could have taken: worked, or held for want of room
+        workable = decisions.filter(
+            (pl.col("placement") == "worked") | (pl.col("hold_reason") == "over capacity")
+        )
+        barred: Counter[tuple[str, str]] = Counter()
+        for channel in ("letter", "visit", "phone"):
+            # the rule's words, the city left out (one line for all of them)
+            rule = f"{channel}_rule"
+            words = pl.col(rule).cast(pl.Utf8).str.replace(r" covers .*$", " covers the city")
+            rules = workable.filter(pl.col(rule).is_not_null()).select(words)
+            barred.update({(channel, w): n for w, n in _counted(rules, rule).items()})
+        due = decisions.filter(pl.col("extension_due").fill_null(False)).select(
+            "client_id",
+            "case_id",
+            pl.col("return_date").cast(pl.Utf8),
+            pl.when(pl.col("placement") == "worked")
+            .then(pl.col("collector_id").cast(pl.Utf8))
+            .otherwise(pl.lit("held: ") + pl.col("hold_reason").cast(pl.Utf8).fill_null(""))
+            .alias("where"),
+        )
+        by_change = changes.group_by("change").agg(
+            pl.len().alias("cases"),
+            pl.struct("client_id", "customer_id").n_unique().alias("debtors"),
+        )
+        reasons = changes.group_by("change", "reason_kind").len()
+        return cls(
+            scored=p_repay.drop_nulls().len(),
+            score_bins=score_bins(p_repay),
+            active_deciles=decile_counts(active, lowest),
+            active_reference=reference_counts(active, reference["edges"]) if reference else (),
+            held=_counted(decisions.filter(pl.col("placement") == "held"), "hold_reason"),
+            unverified=worked.filter(~pl.col("verified").fill_null(False)).height,
+            phone_invalid=worked.filter(pl.col("phone_invalid").fill_null(False)).height,
+            barred=barred,
+            extensions=_first_extensions(due),
+            extensions_total=due.height,
+            changes=Counter({str(c): int(n) for c, n, _ in by_change.iter_rows()}),
+            change_debtors=Counter({str(c): int(d) for c, _, d in by_change.iter_rows()}),
+            change_reasons=Counter({(str(c), k): int(n) for c, k, n in reasons.iter_rows()}),
+        )
+
+    @classmethod
+    def unreviewed(
+        cls, scores: pl.DataFrame, worklists: pl.DataFrame, holds: pl.DataFrame
+    ) -> ReviewFigures:
+        """A night reported without its review: the scores of ``scores`` (the score stage's
+        frame), the extensions due from the worklists and the holds."""
+        worked = worklists.filter(pl.col("extension_due").fill_null(False)).select(
+            "client_id",
+            "case_id",
+            pl.col("return_date").cast(pl.Utf8),
+            pl.col("collector_id").alias("where"),
+        )
+        held = holds.filter(pl.col("detail") == EXTENSION_DUE).select(
+            "client_id",
+            "case_id",
+            pl.lit(None, pl.Utf8).alias("return_date"),
+            (pl.lit("held: ") + pl.col("reason")).alias("where"),
+        )
+        due = pl.concat([worked, held])
+        p_repay = scores.get_column("p_repay")
+        return cls(
+            scored=p_repay.drop_nulls().len(),
+            score_bins=score_bins(p_repay),
+            extensions=_first_extensions(due),
+            extensions_total=due.height,
+        )
+
+    def __add__(self, other: ReviewFigures) -> ReviewFigures:
+        return ReviewFigures(
+            scored=self.scored + other.scored,
+            score_bins=_summed(self.score_bins, other.score_bins),
+            active_deciles=_summed(self.active_deciles, other.active_deciles),
+            active_reference=_summed(self.active_reference, other.active_reference),
+            held=self.held + other.held,
+            unverified=self.unverified + other.unverified,
+            phone_invalid=self.phone_invalid + other.phone_invalid,
+            barred=self.barred + other.barred,
+            extensions=_first_extensions(pl.concat([self.extensions, other.extensions])),
+            extensions_total=self.extensions_total + other.extensions_total,
+            changes=self.changes + other.changes,
+            change_debtors=self.change_debtors + other.change_debtors,
+            change_reasons=self.change_reasons + other.change_reasons,
+        )
+
+
 def _pairs(frame: pl.DataFrame, key: str) -> tuple[tuple[str, int], ...]:
     """(value of ``key``, rows), most rows first; a missing value shows as "(none)"."""
     if frame.is_empty():
@@ -175,6 +312,20 @@ def _pairs(frame: pl.DataFrame, key: str) -> tuple[tuple[str, int], ...]:
         .sort(["len", key], descending=[True, False])
     )
     return tuple((str(k), int(n)) for k, n in counted.iter_rows())
+
+
+def _ranked_counts(counts: Counter[str]) -> tuple[tuple[str, int], ...]:
+    """``_pairs`` of counts made already: most first, then by the value."""
+    return tuple(sorted(((k, n) for k, n in counts.items() if n), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _counted(frame: pl.DataFrame, *keys: str) -> Counter[Any]:
+    """Rows per value of ``keys`` (a missing value as "(none)", as ``_pairs`` shows it); one
+    key's counts are keyed by its value, several keys' by their tuple."""
+    grouped = frame.group_by(pl.col(k).cast(pl.Utf8).fill_null("(none)") for k in keys).len()
+    if len(keys) == 1:
+        return Counter({str(k): int(n) for k, n in grouped.iter_rows()})
+    return Counter({tuple(r[:-1]): int(r[-1]) for r in grouped.iter_rows()})
 
 
 def _rows_per(frame: pl.DataFrame, key: str) -> tuple[tuple[str, int], ...]:
@@ -300,20 +451,35 @@ def build_report_data(
 
     With ``review``, the score distribution is that of the night's book (every case worked or
     held tonight), compared with the model's held-out night, and the page gains the changes
-    since the night before, the scorecards and the rules that applied.
+    since the night before, the scorecards and the rules that applied. Without, the scores are
+    ``scores.frame``'s and the extensions due are read from the worklists and ``frames.holds``.
     """
+    placed = PlacedNight(frames.worklists, frames.letters, HoldCounts.of(frames.holds))
+    if review is None:
+        figures = ReviewFigures.unreviewed(scores.frame, frames.worklists, frames.holds)
+    else:
+        figures = review.counted()
+    return report_data(manifest, placed, roster, scores, rejects, review, figures)
+
+
+def report_data(
+    manifest: dict[str, Any],
+    placed: PlacedNight,
+    roster: pl.DataFrame,
+    scores: Scores,
+    rejects: pl.DataFrame,
+    review: NightReview | None,
+    figures: ReviewFigures,
+) -> ReportData:
+    """``build_report_data`` of a night whose holds, decisions and changes are counted already
+    (``placed.held``, ``figures``): a large night's are never held whole (issue 8)."""
     counts: dict[str, Any] = manifest.get("counts", {})
-    worklists, holds = frames.worklists, frames.holds
+    worklists, held = placed.worklists, placed.held
     rows_rejected = counts.get("rows_rejected")
     if rows_rejected is None:
         rows_rejected = rejects.select(pl.struct("file", "row").n_unique()).item()
-    book_scores = (
-        scores.frame.get_column("p_repay")
-        if review is None
-        else review.decisions.get_column("p_repay")
-    )
     collectors = _collectors(roster, worklists)
-    extra = _review_fields(review, collectors) if review is not None else {}
+    extra = _review_fields(review, figures, collectors) if review is not None else {}
     return ReportData(
         business_date=str(manifest.get("business_date", "")),
         run_id=str(manifest.get("run_id", "")),
@@ -322,30 +488,30 @@ def build_report_data(
         model_sha256=None if scores.model_sha256 is None else str(scores.model_sha256),
         policy_sha256=str(manifest.get("policy_sha256", "")),
         rule_pack=str(manifest.get("rule_pack", "")),
-        book=int(counts.get("book", worklists.height + holds.height)),
+        book=int(counts.get("book", worklists.height + held.total)),
         worked=worklists.height,
-        held=holds.height,
-        letters=frames.letters.height,
+        held=held.total,
+        letters=placed.letters.height,
         rows_rejected=int(rows_rejected),
         expected_recovery=float(worklists.get_column("expected_recovery").sum() or 0.0),
         extension_due_worked=int(worklists.get_column("extension_due").fill_null(False).sum()),
-        extension_due_held=holds.filter(pl.col("detail") == "extension due").height,
+        extension_due_held=sum(held.extension_due.values()),
         worked_by_channel=_by_channel(worklists),
-        held_by_reason=_pairs(holds, "reason"),
+        held_by_reason=_ranked_counts(held.by_reason),
         actions=_pairs(worklists, "action"),
         capacity=_capacity(roster, worklists),
         collectors=collectors,
-        scored=book_scores.drop_nulls().len(),
-        score_bins_all=score_bins(book_scores),
+        scored=figures.scored,
+        score_bins_all=figures.score_bins,
         score_bins_worked=score_bins(worklists.get_column("p_repay")),
         rejects_by_rule=_rows_per(rejects, "rule"),
         rejects_by_file=_rows_per(rejects, "file"),
         inputs=_inputs(manifest),
         warnings=tuple(scrub_text(str(w)) for w in manifest.get("warnings", [])),
         timings=_timings(manifest),
-        extensions_by_client=_extensions(worklists, holds),
+        extensions_by_client=_extensions(worklists, held),
         cycle_weeks=_cycle_weeks(worklists),
-        **_extension_cases(worklists, holds, review),
+        **_extension_cases(worklists, figures),
         strategy=dict(manifest.get("strategy") or {}),
         **extra,
         **_drift(manifest),
@@ -413,15 +579,12 @@ def _timings(manifest: dict[str, Any]) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(stages, key=lambda kv: rank.get(kv[0], len(rank))))
 
 
-def _extensions(worklists: pl.DataFrame, holds: pl.DataFrame) -> tuple[tuple[str, int, int], ...]:
+def _extensions(worklists: pl.DataFrame, held: HoldCounts) -> tuple[tuple[str, int, int], ...]:
     """Per client: cases reaching the R3 extension point, worked tonight and held."""
-    worked = worklists.filter(pl.col("extension_due").fill_null(False)).group_by("client_id").len()
-    held = holds.filter(pl.col("detail") == "extension due").group_by("client_id").len()
-    joined = worked.join(held, on="client_id", how="full", coalesce=True, suffix="_held")
-    rows = [
-        (str(client), int(w or 0), int(h or 0))
-        for client, w, h in joined.select("client_id", "len", "len_held").iter_rows()
-    ]
+    due = worklists.filter(pl.col("extension_due").fill_null(False)).group_by("client_id").len()
+    worked = {str(c): int(n) for c, n in due.iter_rows()}
+    clients = set(worked) | {c for c, n in held.extension_due.items() if n}
+    rows = [(c, worked.get(c, 0), held.extension_due.get(c, 0)) for c in clients]
     return tuple(sorted(rows, key=lambda r: (-(r[1] + r[2]), r[0])))
 
 
@@ -438,47 +601,29 @@ def _cycle_weeks(worklists: pl.DataFrame) -> tuple[tuple[int, int, int], ...]:
     return tuple((int(w), int(n), int(e)) for w, n, e in weeks.iter_rows())
 
 
-def _extension_cases(
-    worklists: pl.DataFrame, holds: pl.DataFrame, review: NightReview | None
-) -> dict[str, Any]:
+def _first_extensions(due: pl.DataFrame) -> pl.DataFrame:
+    """The ``MAX_EXTENSION_ROWS`` cases of ``due`` listed first: soonest return first."""
+    return due.sort(_EXTENSION_ORDER, nulls_last=True).head(MAX_EXTENSION_ROWS)
+
+
+def _extension_cases(worklists: pl.DataFrame, figures: ReviewFigures) -> dict[str, Any]:
     """R3: the cases reaching the extension point, soonest return first, by case id only."""
     week = (
         worklists.select("client_id", "case_id", pl.col("cycle_week").cast(pl.Utf8))
         if "cycle_week" in worklists.columns
         else worklists.select("client_id", "case_id", pl.lit(None, pl.Utf8).alias("cycle_week"))
     )
-    if review is not None:
-        due = review.decisions.filter(pl.col("extension_due").fill_null(False)).select(
-            "client_id",
-            "case_id",
-            pl.col("return_date").cast(pl.Utf8),
-            pl.when(pl.col("placement") == "worked")
-            .then(pl.col("collector_id").cast(pl.Utf8))  # text, or categories (review_night)
-            .otherwise(pl.lit("held: ") + pl.col("hold_reason").cast(pl.Utf8).fill_null(""))
-            .alias("where"),
-        )
-    else:
-        worked = worklists.filter(pl.col("extension_due").fill_null(False)).select(
-            "client_id", "case_id", pl.col("return_date").cast(pl.Utf8), pl.col("collector_id")
-        )
-        held = holds.filter(pl.col("detail") == "extension due").select(
-            "client_id",
-            "case_id",
-            pl.lit(None, pl.Utf8).alias("return_date"),
-            (pl.lit("held: ") + pl.col("reason")).alias("collector_id"),
-        )
-        due = pl.concat([worked, held]).rename({"collector_id": "where"})
     rows = (
-        due.join(week, on=["client_id", "case_id"], how="left")
-        .sort(["return_date", "client_id", "case_id"], nulls_last=True)
+        _first_extensions(figures.extensions)
+        .join(week, on=["client_id", "case_id"], how="left")
+        .sort(_EXTENSION_ORDER, nulls_last=True)
         .select("client_id", "case_id", "return_date", "cycle_week", "where")
     )
     return {
         "extension_cases": tuple(
-            tuple(str(v) if v is not None else "" for v in r)
-            for r in rows.head(MAX_EXTENSION_ROWS).iter_rows()
+            tuple(str(v) if v is not None else "" for v in r) for r in rows.iter_rows()
         ),
-        "extension_cases_total": rows.height,
+        "extension_cases_total": figures.extensions_total,
     }
 
 
@@ -511,44 +656,46 @@ def population_stability(counts: Sequence[int]) -> float | None:
     return round(psi, 4)
 
 
-def _rules(decisions: pl.DataFrame, holds: pl.DataFrame) -> tuple[tuple[str, str, int], ...]:
+def _rules(figures: ReviewFigures) -> tuple[tuple[str, str, int], ...]:
     """The rules that shaped the night and how many cases each touched."""
-    worked = decisions.filter(pl.col("placement") == "worked")
-    workable = decisions.filter(
-        (pl.col("placement") == "worked") | (pl.col("hold_reason") == "over capacity")
-    )
     rows: list[tuple[str, str, int]] = []
-    for reason, n in _pairs(holds, "reason"):
+    for reason, n in _ranked_counts(figures.held):
         rows.append(("hold", reason, n))
-    unverified = worked.filter(~pl.col("verified").fill_null(False)).height
-    if unverified:
-        rows.append(("R19", "first contact verifies identity before any collection", unverified))
-    broken_phone = worked.filter(pl.col("phone_invalid").fill_null(False)).height
-    if broken_phone:
-        rows.append(("R4", "phone no longer reaches the debtor: trace and repair", broken_phone))
+    if figures.unverified:
+        rows.append(
+            ("R19", "first contact verifies identity before any collection", figures.unverified)
+        )
+    if figures.phone_invalid:
+        rows.append(
+            ("R4", "phone no longer reaches the debtor: trace and repair", figures.phone_invalid)
+        )
     for channel in ("letter", "visit", "phone"):
-        # the rule's words (text, or categories in a night reviewed in parts)
-        words = pl.col(f"{channel}_rule").cast(pl.Utf8)
-        rule = words.str.replace(r" covers .*$", " covers the city")
-        barred = workable.filter(pl.col(f"{channel}_rule").is_not_null()).select(rule)
-        for text, n in _pairs(barred, f"{channel}_rule"):
+        barred = Counter({w: n for (c, w), n in figures.barred.items() if c == channel})
+        for text, n in _ranked_counts(barred):
             rows.append((f"no {channel}", text, n))
     return tuple(rows)
 
 
+def reference_counts(p_repay: pl.Series, edges: Sequence[float]) -> tuple[int, ...]:
+    """How many of ``p_repay`` fall in each bin of a training reference (models.drift's bins:
+    a bin per edge, one above the last), and last how many have no score."""
+    p = p_repay.cast(pl.Float64).to_numpy()
+    present = p[~np.isnan(p)]
+    binned = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side="left")
+    return (*np.bincount(binned, minlength=len(edges) + 1).tolist(), int(np.isnan(p).sum()))
+
+
 def _against_training(
-    review: NightReview, active: pl.Series, lowest: Sequence[float], deciles: Sequence[int]
+    review: NightReview, figures: ReviewFigures, lowest: Sequence[float]
 ) -> tuple[tuple[tuple[str, float, float], ...], float | None, str]:
     """(bins, PSI, what they come from): the champion's training distribution of p_repay when
     its card holds one (models.drift's bins: the same PSI as the night's drift watch), else the
     deciles of the model's held-out night."""
     reference = review.score_reference
+    deciles = figures.active_deciles
     if reference:
         edges, shares = list(reference["edges"]), list(reference["shares"])
-        p = active.cast(pl.Float64).to_numpy()
-        present = p[~np.isnan(p)]
-        binned = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side="left")
-        counts = [*np.bincount(binned, minlength=len(edges) + 1).tolist(), int(np.isnan(p).sum())]
+        counts = list(figures.active_reference)
         total = max(sum(counts), 1)
         labels = [f"p ≤ {edges[0]:.1%}"] if edges else ["all"]
         labels += [f"{lo:.1%} < p ≤ {hi:.1%}" for lo, hi in itertools.pairwise(edges)]
@@ -585,36 +732,23 @@ def _caps(collectors: Sequence[CollectorLoad]) -> tuple[str, ...]:
     )
 
 
-def _review_fields(review: NightReview, collectors: Sequence[CollectorLoad]) -> dict[str, Any]:
-    changes = review.changes
-    by_change = (
-        changes.group_by("change")
-        .agg(
-            pl.len().alias("cases"),
-            pl.struct("client_id", "customer_id").n_unique().alias("debtors"),
-        )
-        .iter_rows()
-        if not changes.is_empty()
-        else []
-    )
+def _review_fields(
+    review: NightReview, figures: ReviewFigures, collectors: Sequence[CollectorLoad]
+) -> dict[str, Any]:
     order = {k: i for i, k in enumerate(CHANGE_KINDS)}
     change_rows = sorted(
-        ((str(c), int(n), int(d)) for c, n, d in by_change), key=lambda r: order.get(r[0], 99)
+        ((c, n, figures.change_debtors[c]) for c, n in figures.changes.items() if n),
+        key=lambda r: order.get(r[0], 99),
     )
-    reasons = (
-        changes.group_by("change", "reason_kind")
-        .len()
-        .sort(["len", "change", "reason_kind"], descending=[True, False, False])
-        .head(20)
-        .iter_rows()
-        if not changes.is_empty()
-        else []
-    )
+    # most first, then by change and reason (a missing reason first, as polars sorts it)
+    reasons = sorted(
+        ((c, k, n) for (c, k), n in figures.change_reasons.items() if n),
+        key=lambda r: (-r[2], r[0], r[1] is not None, r[1] or ""),
+    )[:20]
     lowest = review.training_deciles or ()
-    # The model was judged on active cases: compare tonight's active cases with them.
-    active = review.decisions.filter(pl.col("status") == "active").get_column("p_repay")
-    tonight = decile_counts(active, lowest)
-    bins, psi, source = _against_training(review, active, lowest, tonight)
+    # The model was judged on active cases: tonight's active cases are compared with them.
+    tonight = figures.active_deciles
+    bins, psi, source = _against_training(review, figures, lowest)
     cards = tuple(
         ScorecardRow(
             collector_id=str(r["collector_id"]),
@@ -645,15 +779,9 @@ def _review_fields(review: NightReview, collectors: Sequence[CollectorLoad]) -> 
         "change_reasons": tuple((str(c), str(k), int(n)) for c, k, n in reasons),
         "cycle": (review.cycle_start.isoformat(), "" if end is None else str(end)),
         "scorecards": cards,
-        "rules": _rules(review.decisions, _held_frame(review.decisions)),
+        "rules": _rules(figures),
         "caps_hit": _caps(collectors),
     }
-
-
-def _held_frame(decisions: pl.DataFrame) -> pl.DataFrame:
-    return decisions.filter(pl.col("placement") == "held").select(
-        pl.col("hold_reason").alias("reason")
-    )
 
 
 # --- SVG charts --------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 from pipeline import warehouse
-from pipeline.assemble import ASSEMBLE_INPUTS, WORKLIST_COLUMNS, NightFrames
+from pipeline.assemble import ASSEMBLE_INPUTS, WORKLIST_COLUMNS, NightFrames, PlacedNight
 from pipeline.changes import (
     CHANGE_SCHEMA,
     DECISION_INPUTS,
@@ -35,7 +35,8 @@ from pipeline.changes import (
     sort_changes,
 )
 from pipeline.errors import CaseflowError
-from pipeline.policy import CHANNELS, Policy
+from pipeline.policy import Policy
+from pipeline.report import ReviewFigures
 from pipeline.scorecards import SCORECARD_SCHEMA, cycle_start, scorecards
 
 # What a worklist row showed, kept in ``allocations`` so an export is the night as published.
@@ -48,10 +49,14 @@ NOTES_ONLY = "the last collection notes (no earlier night was published)"
 
 @dataclass(frozen=True)
 class NightReview:
-    """The night looked back on; see the module docstring."""
+    """The night looked back on; see the module docstring.
 
-    decisions: pl.DataFrame  # pipeline.changes.DECISION_SCHEMA, one row per case of the book
-    changes: pl.DataFrame  # pipeline.changes.CHANGE_SCHEMA
+    A night reviewed by ``review_night`` stores its decisions and changes a part at a time and
+    keeps only their ``figures``; a review read back (``load_review``) or made whole (tests)
+    has the frames, and its figures are counted from them (``counted``)."""
+
+    decisions: pl.DataFrame | None  # pipeline.changes.DECISION_SCHEMA, a row per case of the book
+    changes: pl.DataFrame | None  # pipeline.changes.CHANGE_SCHEMA
     scorecards: pl.DataFrame  # pipeline.scorecards.SCORECARD_SCHEMA
     compared_with: str  # "the night of 2026-11-22", or NOTES_ONLY
     cycle_start: date
@@ -59,9 +64,21 @@ class NightReview:
     # The champion's training distribution of p_repay (card.json drift_reference): bin edges
     # and shares, the last share for missing values; preferred to the deciles when present.
     score_reference: dict[str, Any] | None = None
-    # True when the decisions are in the warehouse already (``review_night``) and ``decisions``
-    # holds only the columns the report reads (``REPORT_COLUMNS``)
-    decisions_recorded: bool = False
+    # what the report shows of the decisions and changes, when they are not kept (review_night)
+    figures: ReviewFigures | None = None
+
+    def counted(self) -> ReviewFigures:
+        """The report's figures of the night's decisions and changes."""
+        if self.figures is not None:
+            return self.figures
+        if self.decisions is None or self.changes is None:
+            raise CaseflowError("internal error: a review without its decisions or figures")
+        return ReviewFigures.of(
+            self.decisions,
+            self.changes,
+            self.training_deciles or (),
+            self.score_reference,
+        )
 
 
 # The strategy's per-case columns that the night reads after the allocation (``assemble`` and
@@ -143,32 +160,17 @@ def score_reference(home: Path, version: str | None) -> dict[str, Any] | None:
     return {"edges": edges, "shares": shares}
 
 
-# The decisions' columns pipeline.report reads: what a night in parts keeps of them.
-REPORT_COLUMNS = (
-    "client_id",
-    "case_id",
-    "status",
-    "placement",
-    "p_repay",
-    "extension_due",
-    "return_date",
-    "collector_id",
-    "hold_reason",
-    "verified",
-    "phone_invalid",
-    "phone_rule",
-    "visit_rule",
-    "letter_rule",
-)
+# What the ``holds`` table keeps of a hold (``assemble.place``'s columns).
+HOLD_COLUMNS = ("client_id", "case_id", "customer_id", "reason", "detail")
 
 
 def review_night(
     con: duckdb.DuckDBPyConnection,
     home: Path,
     parts: Iterable[pl.DataFrame],
-    holds: Sequence[pl.DataFrame],
+    holds: Iterable[pl.DataFrame],
     debtors: pl.DataFrame,
-    frames: NightFrames,
+    placed: PlacedNight,
     roster: pl.DataFrame,
     policy: Policy,
     business_date: date,
@@ -177,44 +179,37 @@ def review_night(
 ) -> NightReview:
     """Decisions, changes since the previous published night, scorecards, training deciles,
     over the parts of a night's cases (pipeline.parts; one part: ``[cases]``) and their
-    ``holds`` (``assemble_parts``'s): each part's decisions are made, compared with the night
-    before and stored (inside the caller's transaction) before the next part, so the whole
-    book's are never held; the review keeps the changes and the decisions' ``REPORT_COLUMNS``."""
+    ``holds`` (``assemble_parts``'s). Each part's decisions are made and compared with the night
+    before, and its decisions, holds and changes are stored (inside the caller's transaction)
+    before the next part: the book's are never held whole. The review keeps their figures
+    (``ReviewFigures``), counted part by part."""
     before = previous_night(con, business_date)
-    load = collector_load(frames.worklists)
+    load = collector_load(placed.worklists)
     stamp = {"business_date": business_date, "run_id": run_id}
-    con.execute("delete from decisions where business_date = ?", [business_date])
-    changes: list[pl.DataFrame] = []
-    kept: list[pl.DataFrame] = []
+    deciles = training_deciles(home, model_version)
+    reference = score_reference(home, model_version)
+    for table in ("decisions", "holds", "changes"):  # a re-run of the date replaces them
+        con.execute(f"delete from {table} where business_date = ?", [business_date])
+    figures = ReviewFigures()
     for cases, part_holds in zip(parts, holds, strict=True):
-        part = NightFrames(frames.worklists, part_holds, frames.letters)
+        part = NightFrames(placed.worklists, part_holds, placed.letters)
         decisions = decisions_frame(cases, debtors, part, policy)
         previous = None if before is None else _decisions_of(con, before, PREVIOUS_COLUMNS, cases)
-        changes.append(night_changes(decisions, previous, roster, load))
+        changes = night_changes(decisions, previous, roster, load)
         _insert(con, "decisions", decisions, stamp)
-        kept.append(_for_report(decisions))
-        del decisions, previous
+        _insert(con, "holds", part_holds.select(HOLD_COLUMNS), stamp)
+        _insert(con, "changes", changes, stamp)
+        figures += ReviewFigures.of(decisions, changes, deciles or (), reference)
+        del decisions, previous, changes, part_holds
     return NightReview(
-        decisions=kept[0] if len(kept) == 1 else pl.concat(kept),
-        changes=sort_changes(pl.concat(changes)),
-        scorecards=scorecards(con, frames.worklists, roster, business_date, policy.cycle_days),
+        decisions=None,
+        changes=None,
+        scorecards=scorecards(con, placed.worklists, roster, business_date, policy.cycle_days),
         compared_with=NOTES_ONLY if before is None else f"the night of {before.isoformat()}",
         cycle_start=cycle_start(business_date, policy.cycle_days),
-        training_deciles=training_deciles(home, model_version),
-        score_reference=score_reference(home, model_version),
-        decisions_recorded=True,
-    )
-
-
-# Of REPORT_COLUMNS, the text that repeats from case to case (a rule's words, a hold's reason):
-# kept as categories, 4 bytes a case instead of the words (at 10M cases, about a gigabyte).
-_REPEATED = ("status", "placement", "collector_id", "hold_reason", *(f"{c}_rule" for c in CHANNELS))
-
-
-def _for_report(decisions: pl.DataFrame) -> pl.DataFrame:
-    """The ``REPORT_COLUMNS`` of a part's decisions, the repeated text as categories."""
-    return decisions.select(
-        pl.col(c).cast(pl.Categorical) if c in _REPEATED else pl.col(c) for c in REPORT_COLUMNS
+        training_deciles=deciles,
+        score_reference=reference,
+        figures=figures,
     )
 
 
@@ -233,22 +228,22 @@ def record_review(
     review: NightReview,
     roster: pl.DataFrame,
 ) -> None:
-    """Store the night's decisions, changes, scorecards and roster (inside the caller's
-    transaction); a re-run of the date replaces them."""
+    """Store the night's review, scorecards and roster, and its decisions and changes unless
+    ``review_night`` stored them already, part by part (inside the caller's transaction); a
+    re-run of the date replaces them."""
     params = {"business_date": business_date}
     stamp = {"business_date": business_date, "run_id": run_id}
-    tables = ["night_reviews", "changes", "scorecards", "night_rosters"]
-    if not review.decisions_recorded:  # else stored part by part already (``review_night``)
-        tables.append("decisions")
-    for table in tables:
+    # the frames a review made whole has (else stored part by part: ``review_night``)
+    frames = {"decisions": review.decisions, "changes": review.changes}
+    whole = {table: frame for table, frame in frames.items() if frame is not None}
+    for table in ["night_reviews", "scorecards", "night_rosters", *whole]:
         con.execute(f"delete from {table} where business_date = $business_date", params)
     con.execute(
         "insert into night_reviews values (?, ?, ?, ?)",
         [business_date, run_id, review.compared_with, review.cycle_start],
     )
-    if not review.decisions_recorded:
-        _insert(con, "decisions", review.decisions, stamp)
-    _insert(con, "changes", review.changes, stamp)
+    for table, frame in whole.items():
+        _insert(con, table, frame, stamp)
     _insert(con, "scorecards", review.scorecards, stamp)
     _insert(con, "night_rosters", roster.select(ROSTER_COLUMNS), {"business_date": business_date})
 

@@ -38,8 +38,8 @@ from models.features import night_features
 from models.score import SCORE_SCHEMA, Scores, night_scorer
 from pipeline import stream, warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
-from pipeline.assemble import NightFrames, assemble_parts
-from pipeline.changes import DEBTOR_VALUES
+from pipeline.assemble import PlacedNight, assemble_parts
+from pipeline.changes import CHANGE_KINDS, DEBTOR_VALUES
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.evidence import Evidence, gather
 from pipeline.ingest import IngestResult, ReceivedFile, ingest
@@ -64,7 +64,7 @@ from pipeline.publish import (
     publish_staged,
     stage,
 )
-from pipeline.report import build_report_data
+from pipeline.report import report_data
 from pipeline.review import (
     NightReview,
     record_review,
@@ -85,6 +85,9 @@ REJECT_SCHEMA = {
     "rule": pl.Utf8,
     "value": pl.Utf8,
 }
+
+# Rows of holds.csv and changes.csv read from the warehouse at a time (about 100 MB of text).
+CSV_BATCH_ROWS = 500_000
 
 RULE_ADVICE = (
     "no trained model yet: cases are ranked by the R6 rule (ability to pay, then days overdue); "
@@ -219,41 +222,28 @@ def check_folder_date(input_dir: Path, business_date: date) -> None:
 
 def _record(
     con: duckdb.DuckDBPyConnection,
-    frames: NightFrames,
+    worklists: pl.DataFrame,
     manifest: dict[str, Any],
     business_date: date,
     review: NightReview | None = None,
     roster: pl.DataFrame | None = None,
 ) -> None:
-    """Keep tonight's allocation, holds and run in the warehouse (continuity, export, explain).
-
-    A re-run of the same date replaces that date's allocation and holds.
+    """Keep tonight's allocation, review and run in the warehouse (continuity, export,
+    explain); the holds, decisions and changes are stored already, part by part
+    (``review_night``). A re-run of the same date replaces that date's allocation.
     """
     run_id = manifest["run_id"]
     params = {"business_date": business_date}
-    allocations = frames.worklists.select(
+    allocations = worklists.select(
         pl.lit(business_date).alias("business_date"),
         pl.lit(run_id).alias("run_id"),
-        *stored_worklists(frames.worklists),  # what the worklists showed (export, explain)
-    )
-    holds = frames.holds.select(
-        pl.lit(business_date).alias("business_date"),
-        pl.lit(run_id).alias("run_id"),
-        "client_id",
-        "case_id",
-        "customer_id",
-        "reason",
-        "detail",
+        *stored_worklists(worklists),  # what the worklists showed (export, explain)
     )
     with transaction(con):  # the night's, when run_night began one
         con.execute("delete from allocations where business_date = $business_date", params)
-        con.execute("delete from holds where business_date = $business_date", params)
         # relations, not views: a view's frame would be held to the night's commit
         warehouse.frame_relation(con, allocations).query(
             "night_allocations", "insert into allocations by name select * from night_allocations"
-        )
-        warehouse.frame_relation(con, holds).query(
-            "night_holds", "insert into holds by name select * from night_holds"
         )
         if review is not None and roster is not None:
             record_review(con, business_date, run_id, review, roster)
@@ -274,12 +264,12 @@ def _record(
 def _counts(
     loaded: Loaded,
     book: int,
-    frames: NightFrames,
+    placed: PlacedNight,
     rejects: pl.DataFrame,
 ) -> dict[str, Any]:
-    stats = loaded.stats
     """The night's figures; they add up: book = worked + held (CONTRACT.md)."""
-    worked = frames.worklists
+    stats = loaded.stats
+    worked = placed.worklists
     # From the warehouse, not tonight's reading: a re-run that skips every file as received
     # before republishes the same rejected rows and must count them the same.
     bad_rows = rejects.filter(pl.col("row") > 0)
@@ -302,9 +292,9 @@ def _counts(
         "book": book,
         "worked": worked.height,
         "worked_by_channel": dict(sorted(worked.group_by("channel").len().iter_rows())),
-        "held": frames.holds.height,
-        "held_by_reason": dict(sorted(frames.holds.group_by("reason").len().iter_rows())),
-        "letters": frames.letters.height,
+        "held": placed.held.total,
+        "held_by_reason": dict(sorted(placed.held.by_reason.items())),
+        "letters": placed.letters.height,
         "collectors_with_work": worked.get_column("collector_id").n_unique(),
         "expected_recovery": round(float(worked.get_column("expected_recovery").sum() or 0.0), 2),
     }
@@ -314,7 +304,7 @@ def _warnings(
     scores: Scores,
     loaded: Loaded,
     roster: pl.DataFrame,
-    frames: NightFrames,
+    placed: PlacedNight,
 ) -> list[str]:
     """What the ops lead must know tonight (terminal, manifest and report)."""
     stats = loaded.stats
@@ -331,7 +321,7 @@ def _warnings(
             f"no active collector in {source} ({roster.height} collectors, none active): "
             "every workable case is held"
         )
-    over = frames.holds.filter(pl.col("reason") == OVER_CAPACITY).height
+    over = placed.held.by_reason[OVER_CAPACITY]
     if over:
         found.append(f"{over} cases held as over capacity: not enough collectors tonight")
     if stats.payments_unknown_case:
@@ -719,8 +709,10 @@ def _allocate_and_stage(
         del decided
         with timer.stage("allocate"):
             allocation = allocate(debtors, roster, policy)
+            # each part's holds wait beside its cases for the review, which stores them
+            holds = cases.beside("holds")
             # names, numbers and addresses of the worked rows only: the book carries none
-            frames, holds = assemble_parts(
+            placed = assemble_parts(
                 cases,
                 debtors,
                 allocation,
@@ -728,6 +720,7 @@ def _allocate_and_stage(
                 policy,
                 business_date,
                 partial(case_details, con),
+                holds,
             )
             # what the rest of the night reads of them: the optimiser's account, and each
             # debtor's channel values (the decisions keep them); 9M debtors' rows at 10M cases
@@ -743,7 +736,7 @@ def _allocate_and_stage(
                 cases,
                 holds,
                 debtors,
-                frames,
+                placed,
                 roster,
                 policy,
                 business_date,
@@ -752,7 +745,7 @@ def _allocate_and_stage(
             )
         # the widest frames let go before the report and the files are made
         del holds, debtors
-    warnings = _warnings(scores, loaded, roster, frames)
+    warnings = _warnings(scores, loaded, roster, placed)
     warnings += _allocation_warnings(allocated)
     warnings += _input_notes(loaded, replaces)
     rejects = warehouse.query(con, "night_rejects", params)
@@ -785,30 +778,37 @@ def _allocate_and_stage(
         "policy_sha256": policy.digest(),
         "rule_pack": policy.rule_pack,
         "strategy": evidence.record(),  # channel effects, rhythm, champion/challenger
-        "counts": _counts(loaded, book, frames, rejects),
+        "counts": _counts(loaded, book, placed, rejects),
         "allocation": _allocation_record(allocated),
         "replaces": replaces,  # the run of the same date this one replaces, or None
         "warnings": warnings,
     }
     with timer.stage("publish"):
         manifest["timings_seconds"] = dict(timer.seconds)
-        report = build_report_data(manifest, frames, roster, scores, rejects, review)
+        report = report_data(manifest, placed, roster, scores, rejects, review, review.counted())
         stage(  # moved into place by run_night once the warehouse has committed
             out_dir,
             NightOutputs(
                 business_date=business_date,
                 run_id=run_id,
-                worklists=frames.worklists,
-                holds=frames.holds,
-                letters=frames.letters,
+                worklists=placed.worklists,
+                # the holds and changes review_night stored, read back a batch at a time
+                holds=partial(warehouse.query_batches, con, "holds_csv", params, CSV_BATCH_ROWS),
+                letters=placed.letters,
                 rejects=rejects,
                 roster=roster,
                 manifest=manifest,
                 report=report,
-                changes=review.changes,
+                changes=partial(
+                    warehouse.query_batches,
+                    con,
+                    "changes_csv",
+                    {**params, "kinds": list(CHANGE_KINDS)},
+                    CSV_BATCH_ROWS,
+                ),
                 scorecards=review.scorecards,
                 lang=lang,
             ),
         )
-        _record(con, frames, manifest, business_date, review, roster)
+        _record(con, placed.worklists, manifest, business_date, review, roster)
     return NightSummary(run_id, business_date, out_dir, manifest, warnings)

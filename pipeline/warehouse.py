@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,26 @@ def query(
 ) -> pl.DataFrame:
     """Run ``sql/<name>.sql`` with named parameters and return the result as a polars frame."""
     return select(con, sql_text(name), params)
+
+
+def query_batches(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any], rows: int
+) -> Iterator[pl.DataFrame]:
+    """``query``'s rows as frames of at most ``rows`` rows, in the query's order, read as they
+    are consumed (a result of millions of rows is never held whole outside DuckDB). At least
+    one frame: without rows, an empty one with the query's columns."""
+    reader = con.sql(sql_text(name), params=dict(params)).to_arrow_reader(rows)
+    some = False
+    for batch in reader:
+        some = True
+        yield _frame(pl.from_arrow(batch))
+    if not some:
+        yield _frame(pl.from_arrow(reader.schema.empty_table()))
+
+
+def _frame(found: pl.DataFrame | pl.Series) -> pl.DataFrame:
+    assert isinstance(found, pl.DataFrame)
+    return found
 
 
 def select(
