@@ -427,3 +427,81 @@ def test_worklist_csvs_cut_from_one_csv_are_each_frames_own_csv(address: str) ->
     for lang in ("en", "zh"):
         pieces = publish_module._csv_pieces(frames, lang)
         assert pieces == {k: publish_module.csv_bytes(f, lang) for k, f in frames.items()}
+
+
+def test_holds_and_changes_written_from_the_warehouse_in_batches_are_the_frames_files(
+    tmp_path: Path,
+) -> None:
+    """A night reviewed in parts writes holds.csv and changes.csv from the rows it stored, a
+    batch at a time (sql/holds_csv.sql, changes_csv.sql): the same bytes, in the same order,
+    as the whole frames give, formula-looking ids (escaped, so they sort as published),
+    Chinese text, missing values and kinds of change included."""
+    from functools import partial
+
+    from pipeline import warehouse
+    from pipeline.changes import CHANGE_KINDS, CHANGE_SCHEMA
+
+    # "=K4" published as "'=K4" goes before "5x"; "=Z" as "'=Z" before "1BANK"
+    ids = ["K2", "=K1", "-K3", "'K0", "李四", "@K5", "5x", "=K4"]
+    reasons = ["paid", "disputed", "=paid", "over capacity", "legal", "paid", "over capacity", "x"]
+    holds = pl.DataFrame(
+        {
+            "client_id": ["EASTBANK", "-WEST", "EASTBANK", "1BANK", "中信", "=Z", "A", "A"],
+            "case_id": ids,
+            "customer_id": [f"C{i}" for i in ids[:-1]] + [None],
+            "reason": reasons,
+            "detail": ["extension due", None, None, 'a,b "q"', None, None, None, "\tx"],
+        }
+    )
+    # 1BANK's and =Z's of the same kind: their order is their client ids'
+    moved = ("collector changed", "channel changed", "collector changed")
+    kinds = ["new case", "closed", "now held", *moved, "something else", "new case"]
+    changes = pl.DataFrame(
+        {
+            "client_id": holds.get_column("client_id"),
+            "customer_id": holds.get_column("customer_id"),
+            "case_id": ids,
+            "change": kinds,
+            "before": [None, "P1 (phone)", "=1", "held: paid", None, "x", "y", None],
+            "after": ["P2 (visit)", None, "paid", "P1 (phone)", "held: legal", "x", "z", "q"],
+            "reason": ["new from EASTBANK, handed over 2026-11-01", *("r" * 7)],
+            "reason_kind": ["new from the client", *("k" * 7)],
+        },
+        schema=CHANGE_SCHEMA,
+    )
+    con = warehouse.connect(tmp_path / "home")
+    stamp = [pl.lit(TONIGHT).alias("business_date"), pl.lit("r").alias("run_id")]
+    for table, frame in (("holds", holds), ("changes", changes)):
+        warehouse.frame_relation(con, frame.with_columns(stamp)).query(
+            "rows", f"insert into {table} by name select * from rows"
+        )
+    params: dict[str, Any] = {"business_date": TONIGHT}
+    whole = outputs()
+    stored = NightOutputs(
+        **{
+            **whole.__dict__,
+            "holds": partial(warehouse.query_batches, con, "holds_csv", params, 3),
+            "changes": partial(
+                warehouse.query_batches,
+                con,
+                "changes_csv",
+                {**params, "kinds": list(CHANGE_KINDS)},
+                3,
+            ),
+        }
+    )
+    framed = NightOutputs(**{**whole.__dict__, "holds": holds, "changes": changes})
+    publish(tmp_path / "framed", framed)
+    publish(tmp_path / "stored", stored)
+    for name in ("holds.csv", "changes.csv"):
+        data = (tmp_path / "stored" / name).read_bytes()
+        assert data == (tmp_path / "framed" / name).read_bytes(), name
+        assert data.count(BOM) == 1 and data.count(b"client_id") == 1, name
+    manifest = json.loads((tmp_path / "stored" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["outputs"]["holds.csv"]["rows"] == holds.height
+    con.execute("delete from holds")  # a night without holds: the header alone
+    publish(tmp_path / "empty", stored)
+    publish(tmp_path / "empty-framed", NightOutputs(**{**framed.__dict__, "holds": holds.clear()}))
+    empty = (tmp_path / "empty" / "holds.csv").read_bytes()
+    assert empty == (tmp_path / "empty-framed" / "holds.csv").read_bytes()
+    con.close()

@@ -719,3 +719,42 @@ def test_the_strategy_evidence_is_shown_with_how_it_was_estimated() -> None:
     sampled = replace(data, strategy=STRATEGY | {"sample_share": 0.25})
     assert "Read for 25% of the cases" in render_report(sampled)
     assert 'id="strategy"' not in render_report(sample_report())  # an older manifest
+
+
+def test_a_review_counted_part_by_part_reports_what_the_whole_review_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large night keeps only the figures of its decisions and changes, counted a part of the
+    book at a time (pipeline.review.review_night): added up, they give the report the whole
+    review gives, the drift against training and the first cases to extend included."""
+    import pipeline.report as report_module
+    from pipeline.report import ReviewFigures
+
+    monkeypatch.setattr(report_module, "MAX_EXTENSION_ROWS", 2)  # parts' lists cut, then merged
+    reference = {"edges": [0.1, 0.3, 0.5], "shares": [0.25, 0.25, 0.25, 0.25, 0.0]}
+    whole = sample_review(score_reference=reference)
+    decisions = whole.decisions.with_columns(
+        extension_due=pl.col("case_id").is_in(["K1", "K2", "K7", "K8"]),
+        return_date=pl.lit(TONIGHT + timedelta(days=3)),
+        visit_rule=pl.when(pl.col("case_id") == "K2").then(
+            pl.lit("no visit collector in tonight covers 上海")
+        ),
+    )
+    whole = replace(whole, decisions=decisions)
+    first = pl.col("case_id").is_in(["K1", "K6", "K7"])  # a debtor's cases are in one part
+    figures = [
+        ReviewFigures.of(
+            decisions.filter(part),
+            whole.changes.filter(part),
+            whole.training_deciles,
+            reference,
+        )
+        for part in (first, ~first)
+    ]
+    counted = replace(whole, decisions=None, changes=None, figures=figures[0] + figures[1])
+    night, people, scores, bad, manifest = sample_night()
+    expected = build_report_data(manifest, night, people, scores, bad, whole)  # type: ignore[arg-type]
+    got = build_report_data(manifest, night, people, scores, bad, counted)  # type: ignore[arg-type]
+    assert got == expected
+    assert expected.extension_cases_total == 4 and len(expected.extension_cases) == 2
+    assert expected.changes and expected.rules and expected.training_bins
