@@ -169,6 +169,23 @@ class ReportData:
 # The columns of ``ReviewFigures.extensions``: a case with an extension due and where it went.
 _EXTENSION_COLUMNS = ("client_id", "case_id", "return_date", "where")
 _EXTENSION_ORDER = ("return_date", "client_id", "case_id")
+# The decisions' columns ``ReviewFigures.of`` counts.
+_FIGURE_COLUMNS = (
+    "client_id",
+    "case_id",
+    "status",
+    "placement",
+    "p_repay",
+    "extension_due",
+    "return_date",
+    "collector_id",
+    "hold_reason",
+    "verified",
+    "phone_invalid",
+    "phone_rule",
+    "visit_rule",
+    "letter_rule",
+)
 
 
 def _summed(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -210,9 +227,11 @@ class ReviewFigures:
         lowest: Sequence[float] = (),
         reference: dict[str, Any] | None = None,
     ) -> ReviewFigures:
-        """The figures of ``decisions`` (``pipeline.changes.DECISION_SCHEMA``'s columns, or
-        ``review.REPORT_COLUMNS``) and ``changes``: a night's, or a part's. ``lowest`` and
+        """The figures of ``decisions`` (``pipeline.changes.DECISION_SCHEMA``'s columns) and
+        ``changes``: a night's, or a part's. ``lowest`` and
         ``reference`` are the model's (``NightReview.training_deciles``, ``score_reference``)."""
+        # only the columns counted: a filter gathers every column of its frame
+        decisions = decisions.select(_FIGURE_COLUMNS)
         p_repay = decisions.get_column("p_repay")
         active = decisions.filter(pl.col("status") == "active").get_column("p_repay")
         worked = decisions.filter(pl.col("placement") == "worked")
