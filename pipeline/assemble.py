@@ -86,6 +86,8 @@ ASSEMBLE_INPUTS = (
 )
 
 
+# A hold's columns (``place``'s), as holds.csv and the ``holds`` table have them.
+HOLD_COLUMNS = ("client_id", "case_id", "customer_id", "reason", "detail")
 # The detail of a hold whose case reaches the R3 extension point (``place``).
 EXTENSION_DUE = "extension due"
 

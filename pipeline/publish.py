@@ -40,14 +40,13 @@ from typing import IO, Any
 import polars as pl
 
 from pipeline import xlsx
-from pipeline.assemble import WORKLIST_COLUMNS
+from pipeline.assemble import HOLD_COLUMNS, WORKLIST_COLUMNS
 from pipeline.changes import sort_changes
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.labels import headers, sheet_label
 from pipeline.masking import mask_card_expr, mask_id_expr
 from pipeline.report import ReportData, render_report
 
-HOLD_COLUMNS = ("client_id", "case_id", "customer_id", "reason", "detail")
 LETTER_COLUMNS = (
     "client_id",
     "case_id",

@@ -23,7 +23,13 @@ import duckdb
 import polars as pl
 
 from pipeline import warehouse
-from pipeline.assemble import ASSEMBLE_INPUTS, WORKLIST_COLUMNS, NightFrames, PlacedNight
+from pipeline.assemble import (
+    ASSEMBLE_INPUTS,
+    HOLD_COLUMNS,
+    WORKLIST_COLUMNS,
+    NightFrames,
+    PlacedNight,
+)
 from pipeline.changes import (
     CHANGE_SCHEMA,
     DECISION_INPUTS,
@@ -158,10 +164,6 @@ def score_reference(home: Path, version: str | None) -> dict[str, Any] | None:
     if len(shares) != len(edges) + 2:  # a bin per edge, one above the last, one for missing
         return None
     return {"edges": edges, "shares": shares}
-
-
-# What the ``holds`` table keeps of a hold (``assemble.place``'s columns).
-HOLD_COLUMNS = ("client_id", "case_id", "customer_id", "reason", "detail")
 
 
 def review_night(
