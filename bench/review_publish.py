@@ -7,9 +7,10 @@ call scores, decides, allocates and assembles that night again from the warehous
 ``pipeline.run`` does) and caches the frames as Parquet beside HOME (``HOME.frames/``); later
 calls read the cache. Then, on a scratch copy of the warehouse, it times what the night's review
 and publish stages do, piece by piece: ``review_night`` (decisions, changes against the night
-before, scorecards), ``build_report_data``, ``stage`` (every output file written and synced) and
-the record of the night (``run._record``: allocations, holds, decisions, changes, scorecards),
-in a transaction rolled back afterwards. The night is reviewed as the day after HOME's night,
+before, scorecards; the decisions, holds and changes stored), ``build_report_data``, ``stage``
+(every output file written and synced, holds.csv and changes.csv from the warehouse) and the
+record of the night (``run._record``: allocations, scorecards, the review and the run), in a
+transaction rolled back afterwards. The night is reviewed as the day after HOME's night,
 so tonight's changes are computed against a real previous night. Prints one JSON line.
 Figures are wall seconds on a shared machine: the line carries the load average.
 """
@@ -193,7 +194,7 @@ def run(home: Path, day: date, repeat: int, keep_index: bool = False) -> dict[st
         "worked": f["worklists"].height,
         "held": f["holds"].height,
         "collectors_with_work": f["worklists"].get_column("collector_id").n_unique(),
-        "changes": review.changes.height,
+        "changes": sum(review.counted().changes.values()),
         "runs": runs,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
