@@ -76,8 +76,8 @@ class CaseParts:
         self._count = 0
 
     def beside(self, stem: str) -> CaseParts:
-        """Another night's frames a part each (e.g. each part's holds, made by the allocation
-        and read by the review), kept the same way in the same folder."""
+        """Another frame of each part of the night (e.g. its holds, made by the allocation and
+        read by the review), kept the same way, in the same folder."""
         return CaseParts(self._folder, stem)
 
     def _path(self, index: int) -> Path:
