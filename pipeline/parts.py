@@ -10,7 +10,9 @@ and its input (one row per debtor with a value per channel) is small.
 
 The SQL files that read the book (``sql/night_book.sql``, ``night_cases.sql``,
 ``features_night.sql``, ``features.sql``) take ``$part`` and ``$parts`` and keep the snapshot
-rows with ``hash(client_id, customer_id) % $parts = $part``; ``WHOLE`` is the whole book.
+rows with ``hash(client_id, customer_id) % $parts = $part`` (the two cast to ``UBIGINT``,
+the hash's type: as integers they made DuckDB widen every hash to ``HUGEINT``, ten times slower);
+``WHOLE`` is the whole book.
 """
 
 from __future__ import annotations
