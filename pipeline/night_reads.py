@@ -8,95 +8,117 @@ each part's two queries took about 5 and 6 s, nearly all of it that work on the 
 parts' cases: a night's score stage grew with parts x cases (10M cases, 10 parts: 293 s, 7 times
 the 3M night's for 3.3 times the cases).
 
-So a night of several parts runs each query once, for the whole book, into a temporary table
-with each row's part, written in part order; a part's read then takes its rows only (DuckDB
-keeps each row group's least and greatest ``part`` and skips the others' row groups). The same
-queries give the same rows, a part's being those whose debtor hashes to it. The tables are
-temporary, so the warehouse gains nothing; they spill to disk beyond DuckDB's memory limit.
-A night of one part reads its book as before (staging it would only copy it). A past night run
-again after later ones reads the whole history a part at a time, as before (``night_book``).
+So a night of several parts runs each query once, for the whole book, and writes its rows as
+Parquet files in a folder per part (DuckDB's partitioned COPY: one pass, no sort); a part's read
+then reads its own files. The same queries give the same rows, a part's being those whose debtor
+hashes to it (tests/test_contact_stats.py). The files are the night's scratch, in a folder beside
+the warehouse removed when the parts are read (or by the next night, if this one was killed):
+not temporary tables, whose memory a night keeps until it commits (a table dropped inside a
+transaction is only dropped at its end: 1.6 GB more at the 3M night's review), and not the
+warehouse, which gains nothing. A night of one part reads its book as before (writing it out
+would only copy it). A past night run again after later ones reads the whole history a part at a
+time, as before (``night_book``).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from models.features import night_features, sort_features
 from pipeline.load import contact_stats_current, night_book, sort_book
-from pipeline.parts import WHOLE, Part
+from pipeline.parts import PARTS_PREFIX, WHOLE, Part
 from pipeline.warehouse import select, sql_text
 
-# the staged queries (sql/) and their temporary tables
-BOOK = ("night_book", "night_book_parts")
-FEATURES = ("features_night", "night_features_parts")
+# the staged queries (sql/), each written into a folder of that name
+BOOK = "night_book"
+FEATURES = "features_night"
 
 
 @dataclass(frozen=True)
 class NightReads:
-    """Reads a part's book and features: from the staged tables when ``staged``, else by
-    running the night's queries for that part (``night_book``, ``night_features``)."""
+    """Reads a part's book and features: from the files staged in ``folder`` for ``staged``
+    parts, else (``staged`` 0) by running the night's queries for that part."""
 
     con: duckdb.DuckDBPyConnection
     business_date: date
-    staged: int  # the parts the tables were staged for; 0 when not staged
+    staged: int  # the parts the files were written for; 0 when not staged
+    folder: Path | None = None
 
     def book(self, part: Part) -> pl.DataFrame:
-        if not self.staged:
+        staged = self._files(BOOK, part)
+        if staged is None:
             return night_book(self.con, self.business_date, part)
-        return sort_book(self._part(BOOK[1], part))
+        return sort_book(_read(self.con, staged))
 
     def features(self, part: Part) -> pl.DataFrame:
-        if not self.staged:
+        staged = self._files(FEATURES, part)
+        if staged is None:
             return night_features(self.con, self.business_date, part)
-        return sort_features(self._part(FEATURES[1], part))
+        return sort_features(_read(self.con, staged))
 
-    def _part(self, table: str, part: Part) -> pl.DataFrame:
-        """The rows of ``part`` in the staged ``table``, without their part."""
+    def _files(self, query: str, part: Part) -> Path | None:
+        """The folder of ``part``'s rows of ``query``; None when they were not staged, or when
+        the part has none (a partitioned COPY writes no folder for it: its own query then gives
+        the part's empty frame, with the query's columns)."""
+        if not self.staged or self.folder is None:
+            return None
         if part.count != self.staged:
             raise ValueError(f"part {part} of a night staged in {self.staged} parts")
-        return select(
-            self.con,
-            # $part as the column's UBIGINT: a cast of the column would hide its zone maps
-            f"select * exclude (part) from {table} where part = cast($part as ubigint)",
-            {"part": part.index},
-        )
+        files = self.folder / query / f"part={part.index}"
+        return files if files.is_dir() else None
 
 
 @contextmanager
 def night_reads(
-    con: duckdb.DuckDBPyConnection, business_date: date, parts: list[Part]
+    con: duckdb.DuckDBPyConnection, home: Path, business_date: date, parts: list[Part]
 ) -> Iterator[NightReads]:
     """``NightReads`` for the night's ``parts``: with more than one part (and the contact stats
-    current for the night), the book and features are staged first and dropped at the end."""
-    staged = len(parts) if len(parts) > 1 and contact_stats_current(con, business_date) else 0
-    if staged:
-        for query, table in (BOOK, FEATURES):
-            _stage(con, query, table, business_date, staged)
-    yield NightReads(con, business_date, staged)
-    # Not in a ``finally``: a night that fails is rolled back, and the tables with it (they
-    # were made inside its transaction); a statement on its aborted transaction would fail.
-    if staged:
-        for _, table in (BOOK, FEATURES):
-            con.execute(f"drop table if exists {table}")
+    current for the night), the book and features are written out first, in a folder beside
+    the warehouse in ``home`` that is removed at the end, whether the night goes on or fails."""
+    if len(parts) <= 1 or not contact_stats_current(con, business_date):
+        yield NightReads(con, business_date, 0)
+        return
+    folder = Path(tempfile.mkdtemp(prefix=PARTS_PREFIX, dir=home))
+    try:
+        for query in (BOOK, FEATURES):
+            _stage(con, query, folder / query, business_date, len(parts))
+        yield NightReads(con, business_date, len(parts), folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stage(
-    con: duckdb.DuckDBPyConnection, query: str, table: str, business_date: date, count: int
+    con: duckdb.DuckDBPyConnection, query: str, folder: Path, business_date: date, count: int
 ) -> None:
-    """``sql/<query>.sql`` for the whole book (``WHOLE``) into the temporary ``table``, each
-    row with its part of ``count`` (the hash of the part filter, on the rows' own client_id and
-    customer_id, which are the snapshot's), in part order so that a part's read skips the
-    others' row groups."""
+    """``sql/<query>.sql`` for the whole book (``WHOLE``), its rows written to ``folder`` in
+    a folder per part of ``count`` (``part=<index>``): the hash of the queries' part filter, on
+    the rows' own client_id and customer_id, which are the snapshot's."""
     params = {"business_date": business_date, **WHOLE.params(), "count": count}
     con.execute(
-        f"create or replace temp table {table} as "
-        "select hash(client_id, customer_id) % cast($count as ubigint) as part, * "
-        f"from ({sql_text(query)}\n) order by part",  # the newline ends a last line's comment
+        "copy (select hash(client_id, customer_id) % cast($count as ubigint) as part, * "
+        f"from ({sql_text(query)}\n)) "  # the newline ends the query's last line's comment
+        f"to {_quoted(folder)} (format parquet, partition_by (part))",
         params,
     )
+
+
+def _read(con: duckdb.DuckDBPyConnection, files: Path) -> pl.DataFrame:
+    """The rows in the Parquet files of a part's folder (without the part: a partitioned
+    COPY leaves it out of the files, and ``hive_partitioning`` false keeps it out)."""
+    pattern = _quoted(files / "*.parquet")
+    return select(con, f"select * from read_parquet({pattern}, hive_partitioning = false)")
+
+
+def _quoted(path: Path) -> str:
+    """``path`` as an SQL string literal (COPY and read_parquet take no parameter for it)."""
+    text = str(path).replace("'", "''")
+    return f"'{text}'"

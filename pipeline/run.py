@@ -677,7 +677,7 @@ def _score_and_decide(
     with contextlib.ExitStack() as stack:
         with timer.stage("score", last=False):
             # a night of several parts queries its book and features once (pipeline.night_reads)
-            reads = stack.enter_context(night_reads(con, business_date, parts))
+            reads = stack.enter_context(night_reads(con, home, business_date, parts))
         for part in parts:
             last = part.index == part.count - 1
             with timer.stage("score", last=last):

@@ -144,24 +144,19 @@ def test_the_parts_of_a_night_are_its_book_and_features_each_debtor_in_one_part(
 
 @pytest.mark.parametrize("night", [LAST_NIGHT, NIGHTS[5]])  # staged; from the history
 def test_a_night_of_parts_reads_each_part_as_its_own_query_gives_it(
-    con: duckdb.DuckDBPyConnection, night: date
+    con: duckdb.DuckDBPyConnection, night: date, tmp_path: Path
 ) -> None:
     """pipeline.night_reads: a night of several parts queries its book and features once and
-    reads each part from them; every part is the rows its own queries give (the night reads
-    its parts that way, and scores and decides each as it reads it)."""
+    reads each part from the rows written out; every part is the rows its own queries give
+    (the night reads its parts that way, and scores and decides each as it reads it)."""
     cut = night_parts(con, night, part_cases=600)
     assert len(cut) >= 4
-    con.execute("begin")  # as a night: the staged tables live in its transaction
-    try:
-        with night_reads(con, night, cut) as reads:
-            assert bool(reads.staged) == (night == LAST_NIGHT)
-            for part in cut:
-                assert_frame_equal(reads.book(part), night_book(con, night, part))
-                assert_frame_equal(reads.features(part), night_features(con, night, part))
-        tables = con.execute("select table_name from duckdb_tables() where temporary").fetchall()
-        assert not tables, "the staged tables are dropped when the parts are read"
-    finally:
-        con.execute("rollback")
+    with night_reads(con, tmp_path, night, cut) as reads:
+        assert bool(reads.staged) == (night == LAST_NIGHT)
+        for part in cut:
+            assert_frame_equal(reads.book(part), night_book(con, night, part))
+            assert_frame_equal(reads.features(part), night_features(con, night, part))
+    assert not list(tmp_path.iterdir()), "the files are removed when the parts are read"
 
 
 def _case() -> dict[str, object]:
