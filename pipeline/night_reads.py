@@ -8,14 +8,16 @@ each part's two queries took about 5 and 6 s, nearly all of it that work on the 
 parts' cases: a night's score stage grew with parts x cases (10M cases, 10 parts: 293 s, 7 times
 the 3M night's for 3.3 times the cases).
 
-So a night of several parts runs each query once, for the whole book, and writes its rows as
-Parquet files in a folder per part (DuckDB's partitioned COPY: one pass, no sort); a part's read
-then reads its own files. The same queries give the same rows, a part's being those whose debtor
-hashes to it (tests/test_contact_stats.py). The files are the night's scratch, in a folder beside
-the warehouse removed when the parts are read (or by the next night, if this one was killed):
-not temporary tables, whose memory a night keeps until it commits (a table dropped inside a
-transaction is only dropped at its end: 1.6 GB more at the 3M night's review), and not the
-warehouse, which gains nothing. A night of one part reads its book as before (writing it out
+So a night of several parts runs each query once, for the whole book, and writes its rows with
+their part, in part order, to a Parquet file; a part's read then reads only the row groups of its
+part (Parquet keeps each row group's least and greatest ``part``). The same queries give the same
+rows, a part's being those whose debtor hashes to it (tests/test_contact_stats.py). The files are
+the night's scratch, in a folder beside the warehouse removed when the parts are read (or by the
+next night, if this one was killed): not temporary tables, whose memory a night keeps until it
+commits (a table dropped inside a transaction is only dropped at its end: 1.6 GB more at the 3M
+night's review), and not the warehouse, which gains nothing. Not a file per part either (DuckDB's
+partitioned COPY): it ran out of a 1GB memory limit at 3M cases in 10 parts, where the sort
+spills and gets through. A night of one part reads its book as before (writing it out
 would only copy it). A past night run again after later ones reads the whole history a part at a
 time, as before (``night_book``).
 """
@@ -38,7 +40,7 @@ from pipeline.load import contact_stats_current, night_book, sort_book
 from pipeline.parts import PARTS_PREFIX, WHOLE, Part
 from pipeline.warehouse import select, sql_text
 
-# the staged queries (sql/), each written into a folder of that name
+# the staged queries (sql/), each written to a file of that name
 BOOK = "night_book"
 FEATURES = "features_night"
 
@@ -54,27 +56,24 @@ class NightReads:
     folder: Path | None = None
 
     def book(self, part: Part) -> pl.DataFrame:
-        staged = self._files(BOOK, part)
+        staged = self._file(BOOK, part)
         if staged is None:
             return night_book(self.con, self.business_date, part)
-        return sort_book(_read(self.con, staged))
+        return sort_book(_read(self.con, staged, part))
 
     def features(self, part: Part) -> pl.DataFrame:
-        staged = self._files(FEATURES, part)
+        staged = self._file(FEATURES, part)
         if staged is None:
             return night_features(self.con, self.business_date, part)
-        return sort_features(_read(self.con, staged))
+        return sort_features(_read(self.con, staged, part))
 
-    def _files(self, query: str, part: Part) -> Path | None:
-        """The folder of ``part``'s rows of ``query``; None when they were not staged, or when
-        the part has none (a partitioned COPY writes no folder for it: its own query then gives
-        the part's empty frame, with the query's columns)."""
+    def _file(self, query: str, part: Part) -> Path | None:
+        """The file of ``query``'s staged rows; None when they were not staged."""
         if not self.staged or self.folder is None:
             return None
         if part.count != self.staged:
             raise ValueError(f"part {part} of a night staged in {self.staged} parts")
-        files = self.folder / query / f"part={part.index}"
-        return files if files.is_dir() else None
+        return self.folder / f"{query}.parquet"
 
 
 @contextmanager
@@ -90,32 +89,37 @@ def night_reads(
     folder = Path(tempfile.mkdtemp(prefix=PARTS_PREFIX, dir=home))
     try:
         for query in (BOOK, FEATURES):
-            _stage(con, query, folder / query, business_date, len(parts))
+            _stage(con, query, folder / f"{query}.parquet", business_date, len(parts))
         yield NightReads(con, business_date, len(parts), folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def _stage(
-    con: duckdb.DuckDBPyConnection, query: str, folder: Path, business_date: date, count: int
+    con: duckdb.DuckDBPyConnection, query: str, file: Path, business_date: date, count: int
 ) -> None:
-    """``sql/<query>.sql`` for the whole book (``WHOLE``), its rows written to ``folder`` in
-    a folder per part of ``count`` (``part=<index>``): the hash of the queries' part filter, on
-    the rows' own client_id and customer_id, which are the snapshot's."""
+    """``sql/<query>.sql`` for the whole book (``WHOLE``), its rows written to ``file`` with
+    their part of ``count`` (the hash of the queries' part filter, on the rows' own client_id
+    and customer_id, which are the snapshot's), in part order."""
     params = {"business_date": business_date, **WHOLE.params(), "count": count}
     con.execute(
         "copy (select hash(client_id, customer_id) % cast($count as ubigint) as part, * "
-        f"from ({sql_text(query)}\n)) "  # the newline ends the query's last line's comment
-        f"to {_quoted(folder)} (format parquet, partition_by (part))",
+        f"from ({sql_text(query)}\n) "  # the newline ends the query's last line's comment
+        # in part order: a part's read skips the row groups of the others
+        f"order by part) to {_quoted(file)} (format parquet)",
         params,
     )
 
 
-def _read(con: duckdb.DuckDBPyConnection, files: Path) -> pl.DataFrame:
-    """The rows in the Parquet files of a part's folder (without the part: a partitioned
-    COPY leaves it out of the files, and ``hive_partitioning`` false keeps it out)."""
-    pattern = _quoted(files / "*.parquet")
-    return select(con, f"select * from read_parquet({pattern}, hive_partitioning = false)")
+def _read(con: duckdb.DuckDBPyConnection, file: Path, part: Part) -> pl.DataFrame:
+    """The rows of ``part`` in a staged ``file``, without their part."""
+    return select(
+        con,
+        f"select * exclude (part) from read_parquet({_quoted(file)}) "
+        # $part as the column's UBIGINT: a cast of the column would hide its statistics
+        "where part = cast($part as ubigint)",
+        {"part": part.index},
+    )
 
 
 def _quoted(path: Path) -> str:
