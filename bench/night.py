@@ -4,6 +4,7 @@
     .venv/bin/python bench/night.py --cases 1000000 --baseline      # and the pandas baseline
     .venv/bin/python bench/night.py --cases 1000000 --model         # score with a trained model
     .venv/bin/python bench/night.py --cases 10000000 --keep         # keep home and outputs
+    .venv/bin/python bench/night.py --cases 3000000 --part-cases 300000  # 10 parts of 300k
 
 Makes (or reuses) the seeded world of ``bench/world_gen.py`` under ``bench/world/`` (git-ignored:
 N cases, ~5 notes and ~0.3 payments a case, max(N/5,000, 20) collectors, Parquet and CSV), then
@@ -19,6 +20,8 @@ rows written (from the out folder's manifest.json "outputs"), the world's size a
 scores with a real model; without it the night ranks by the R6 rule. ``--baseline`` also runs
 ``bench/baseline_pandas.py`` (the same night written the plain pandas way) on the same files in
 its own child process, and adds its time, memory and the ratio to the same line.
+``--part-cases`` runs the night through ``bench/in_parts.py`` with smaller parts of the book, to
+see how a stage grows with the number of parts on a smaller world (bench only).
 """
 
 from __future__ import annotations
@@ -164,12 +167,19 @@ def run_child(
     )
 
 
-def caseflow_command(profile: Path | None) -> list[str]:
-    """The installed ``caseflow`` script beside this interpreter, else ``python cli.py``."""
+def caseflow_command(profile: Path | None, part_cases: int | None = None) -> list[str]:
+    """The installed ``caseflow`` script beside this interpreter, else ``python cli.py``; with
+    ``part_cases``, ``bench/in_parts.py`` (the same command line, parts of that many cases)."""
+    if part_cases is not None:
+        entry = [str(BENCH / "in_parts.py"), str(part_cases)]
+    else:
+        entry = [str(ROOT / "cli.py")]
     if profile is not None:
-        return [sys.executable, "-m", "cProfile", "-o", str(profile), str(ROOT / "cli.py")]
+        return [sys.executable, "-m", "cProfile", "-o", str(profile), *entry]
+    if part_cases is not None:
+        return [sys.executable, *entry]
     script = Path(sys.executable).parent / "caseflow"
-    return [str(script)] if script.exists() else [sys.executable, str(ROOT / "cli.py")]
+    return [str(script)] if script.exists() else [sys.executable, *entry]
 
 
 def child_env() -> dict[str, str]:
@@ -280,6 +290,7 @@ def run_caseflow(
     models: Path | None,
     profile: Path | None,
     limits: tuple[float | None, float | None],
+    part_cases: int | None = None,
 ) -> dict[str, Any]:
     """One night of ``caseflow run --quiet`` on a fresh home; the figures of the JSON line."""
     home, out_root = work / "home", work / "out"
@@ -291,7 +302,7 @@ def run_caseflow(
         shutil.copytree(models, home / "models")
     out_dir = out_root / world.business_date.isoformat()
     cmd = [
-        *caseflow_command(profile),
+        *caseflow_command(profile, part_cases),
         "run",
         "--quiet",
         "--date",
@@ -387,6 +398,12 @@ def main() -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, help="kill a child still running after SECONDS"
     )
+    parser.add_argument(
+        "--part-cases",
+        type=int,
+        default=None,
+        help="cut the book into parts of N cases (bench only; caseflow's part is a million)",
+    )
     total_gb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
     parser.add_argument(
         "--max-rss-gb",
@@ -416,10 +433,11 @@ def main() -> None:
         "capacity": facts["capacity"],
         "seed": args.seed,
         "scoring": "model" if args.model else "rule",
+        "part_cases": args.part_cases,  # None: caseflow's own (pipeline/parts.py PART_CASES)
     }
     try:
         limits = (args.timeout, args.max_rss_gb * 1024)
-        night = run_caseflow(world, work, models, args.cprofile, limits)
+        night = run_caseflow(world, work, models, args.cprofile, limits, args.part_cases)
         result.update(night)
         if args.baseline:
             baseline = run_baseline(world, work, limits)
