@@ -12,9 +12,9 @@ The SQL files that read the book (``sql/night_book.sql``, ``night_cases.sql``,
 ``features_night.sql``, ``features.sql``) take ``$part`` and ``$parts`` and keep the snapshot
 rows with ``hash(client_id, customer_id) % $parts = $part`` (the two cast to ``UBIGINT``,
 the hash's type: as integers they made DuckDB widen every hash to ``HUGEINT``, ten times slower);
-``WHOLE`` is the whole book. A night of several parts runs the book and features queries once,
-for the whole book, and reads each part's rows from what they wrote (``pipeline.night_reads``):
-run per part, each query read the whole night's notes, stats and cases again.
+``WHOLE`` is the whole book. Each part's queries still read the whole night's notes, stats and
+cases to keep the part's rows; running them once for the whole book ran out of a 3GB DuckDB at
+10M cases (README "A large book in parts").
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ import polars as pl
 # Cases per part: a book of up to this many is one part (the nights of most banks, and every
 # night the tests run unless they ask for smaller parts); 10M cases are 10 parts.
 PART_CASES = 1_000_000
-# The folders beside the warehouse where a night's decided cases wait between stages, and its
-# book and features are written a part at a time (pipeline.night_reads); a killed night's are
-# removed by the next (``CaseParts.cleared``).
+# The folder beside the warehouse where a night's decided cases wait between stages; a killed
+# night's is removed by the next (``CaseParts.cleared``).
 PARTS_PREFIX = ".night-parts-"
 
 

@@ -34,6 +34,7 @@ import duckdb
 import polars as pl
 
 from models.drift import Counts, add_counts
+from models.features import night_features
 from models.score import SCORE_SCHEMA, Scores, night_scorer
 from pipeline import stream, warehouse
 from pipeline.allocate import OVER_CAPACITY, allocate
@@ -48,12 +49,12 @@ from pipeline.load import (
     case_details,
     commit,
     finish_load,
+    night_book,
     rollback,
     transaction,
 )
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
-from pipeline.night_reads import night_reads
 from pipeline.parts import CaseParts, Part, night_parts
 from pipeline.policy import Policy, load_policy
 from pipeline.publish import (
@@ -664,27 +665,21 @@ def _score_and_decide(
     debtors: list[pl.DataFrame] = []
     counts: Counts = {}
     book = 0
-    with contextlib.ExitStack() as stack:
-        with timer.stage("score", last=False):
-            # a night of several parts queries its book and features once (pipeline.night_reads)
-            reads = stack.enter_context(night_reads(con, home, business_date, parts))
-        for part in parts:
-            last = part.index == part.count - 1
-            with timer.stage("score", last=last):
-                night = reads.book(part)  # from the contact stats the load keeps
-                frame, found = scorer.score(reads.features(part))
-                counts = add_counts(counts, found)
-            with timer.stage("strategy", last=False):
-                part_cases, part_debtors = decide(
-                    night, frame, roster, policy, business_date, evidence
-                )
-                book += night.height
-                # the part's book and scores live on in its cases, and of those only what the
-                # allocation and review read: the rest is let go before the next part
-                del night, frame
-                cases.add(review_inputs(part_cases))
-                del part_cases
-                debtors.append(part_debtors)
+    for part in parts:
+        last = part.index == part.count - 1
+        with timer.stage("score", last=last):
+            night = night_book(con, business_date, part)  # from the contact stats the load keeps
+            frame, found = scorer.score(night_features(con, business_date, part))
+            counts = add_counts(counts, found)
+        with timer.stage("strategy", last=False):
+            part_cases, part_debtors = decide(night, frame, roster, policy, business_date, evidence)
+            book += night.height
+            # the part's book and scores live on in its cases, and of those only what the
+            # allocation and review read: the rest is let go before the next part
+            del night, frame
+            cases.add(review_inputs(part_cases))
+            del part_cases
+            debtors.append(part_debtors)
     with timer.stage("strategy"):  # the debtors in debtor_key order, as the allocation expects
         every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
     # the report reads the book's scores from the review's decisions: no frame is kept here

@@ -17,7 +17,6 @@ from models.score import model_scores
 from models.train import train
 from pipeline import warehouse
 from pipeline.load import build_contact_stats, contact_stats_current, load, night_book
-from pipeline.night_reads import night_reads
 from pipeline.parts import WHOLE, night_parts
 from tests.warehouse_fixture import NO_REJECTS, File, history_dates, history_warehouse
 
@@ -140,23 +139,6 @@ def test_the_parts_of_a_night_are_its_book_and_features_each_debtor_in_one_part(
     assert_frame_equal(book.drop("part").sort(KEYS), night_book(con, night))
     features = pl.concat(night_features(con, night, p) for p in cut)
     assert_frame_equal(features.sort(KEYS), night_features(con, night).sort(KEYS))
-
-
-@pytest.mark.parametrize("night", [LAST_NIGHT, NIGHTS[5]])  # staged; from the history
-def test_a_night_of_parts_reads_each_part_as_its_own_query_gives_it(
-    con: duckdb.DuckDBPyConnection, night: date, tmp_path: Path
-) -> None:
-    """pipeline.night_reads: a night of several parts queries its book and features once and
-    reads each part from the rows written out; every part is the rows its own queries give
-    (the night reads its parts that way, and scores and decides each as it reads it)."""
-    cut = night_parts(con, night, part_cases=600)
-    assert len(cut) >= 4
-    with night_reads(con, tmp_path, night, cut) as reads:
-        assert bool(reads.staged) == (night == LAST_NIGHT)
-        for part in cut:
-            assert_frame_equal(reads.book(part), night_book(con, night, part))
-            assert_frame_equal(reads.features(part), night_features(con, night, part))
-    assert not list(tmp_path.iterdir()), "the files are removed when the parts are read"
 
 
 def _case() -> dict[str, object]:
