@@ -345,12 +345,7 @@ def night_book(
     current = contact_stats_current(con, business_date)
     name = "night_book" if current else "night_cases"
     params = {"business_date": business_date, **part.params()}
-    return sort_book(query(con, name, params))
-
-
-def sort_book(book: pl.DataFrame) -> pl.DataFrame:
-    """The night's book (or a part of it) in its order, by client and case."""
-    return book.sort("client_id", "case_id")
+    return query(con, name, params).sort("client_id", "case_id")
 
 
 def case_details(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:
