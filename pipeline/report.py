@@ -28,9 +28,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
+from models import drift
 from pipeline.assemble import EXTENSION_DUE, HoldCounts, NightFrames, PlacedNight
 from pipeline.changes import CHANGE_KINDS
 from pipeline.masking import scrub_text
@@ -633,8 +633,9 @@ def _extension_cases(worklists: pl.DataFrame, figures: ReviewFigures) -> dict[st
         else worklists.select("client_id", "case_id", pl.lit(None, pl.Utf8).alias("cycle_week"))
     )
     rows = (
-        _first_extensions(figures.extensions)
-        .join(week, on=["client_id", "case_id"], how="left")
+        figures.extensions.join(  # the first MAX_EXTENSION_ROWS already
+            week, on=["client_id", "case_id"], how="left"
+        )
         .sort(_EXTENSION_ORDER, nulls_last=True)
         .select("client_id", "case_id", "return_date", "cycle_week", "where")
     )
@@ -698,10 +699,8 @@ def _rules(figures: ReviewFigures) -> tuple[tuple[str, str, int], ...]:
 def reference_counts(p_repay: pl.Series, edges: Sequence[float]) -> tuple[int, ...]:
     """How many of ``p_repay`` fall in each bin of a training reference (models.drift's bins:
     a bin per edge, one above the last), and last how many have no score."""
-    p = p_repay.cast(pl.Float64).to_numpy()
-    present = p[~np.isnan(p)]
-    binned = np.searchsorted(np.asarray(edges, dtype=np.float64), present, side="left")
-    return (*np.bincount(binned, minlength=len(edges) + 1).tolist(), int(np.isnan(p).sum()))
+    found = drift.counts({"edges": list(edges)}, p_repay.cast(pl.Float64).to_numpy())
+    return tuple(int(n) for n in found)
 
 
 def _against_training(

@@ -109,9 +109,7 @@ def _rows(relation: duckdb.DuckDBPyRelation | None) -> pl.DataFrame:
     """A relation's rows as a polars frame, through Arrow (none when it was not a query)."""
     if relation is None:  # not a query: nothing to return
         return pl.DataFrame()
-    frame = pl.from_arrow(relation.to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    return _frame(pl.from_arrow(relation.to_arrow_table()))
 
 
 def frame_relation(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> duckdb.DuckDBPyRelation:
