@@ -14,24 +14,34 @@ snapshot as (
         and hash(client_id, customer_id) % cast($parts as ubigint) = cast($part as ubigint)
 ),
 
+-- Each source below keeps the rows of the part's cases (a semi join on snapshot) before it is
+-- grouped or joined: grouped whole, the 30 days' notes and the stats of every case were most of
+-- each part's query, done again for every part (a 10M-case night in 10 parts, issue 8).
 previous as (
-    select client_id, case_id, status as previous_status
-    from case_snapshots
-    where business_date = (
+    select p.client_id, p.case_id, p.status as previous_status
+    from case_snapshots as p
+    semi join snapshot as s
+        on p.client_id = s.client_id and p.case_id = s.case_id
+    where p.business_date = (
         select max(business_date) from case_snapshots where business_date < $business_date
     )
 ),
 
 stats as (
-    select * from case_contact_stats
+    select st.*
+    from case_contact_stats as st
+    semi join snapshot as s
+        on st.client_id = s.client_id and st.case_id = s.case_id
 ),
 
 recent_notes as (
     -- the windows the rule packs count: at most 30 days back from the work day
-    select client_id, case_id, channel, contacted_at, complaint
-    from contacts
-    where contacted_at >= $business_date - interval 30 day
-        and contacted_at < $business_date + interval 1 day
+    select n.client_id, n.case_id, n.channel, n.contacted_at, n.complaint
+    from contacts as n
+    semi join snapshot as s
+        on n.client_id = s.client_id and n.case_id = s.case_id
+    where n.contacted_at >= $business_date - interval 30 day
+        and n.contacted_at < $business_date + interval 1 day
 ),
 
 recent_counts as (
@@ -50,16 +60,20 @@ recent_counts as (
 
 worked_by as (
     -- who worked the debtor last: tonight's earlier allocations first, else the notes
-    select client_id, case_id, arg_max(collector_id, business_date) as collector_id,
-        max(business_date) as worked_on
-    from allocations
-    where business_date < $business_date
-    group by client_id, case_id
+    select a.client_id, a.case_id, arg_max(a.collector_id, a.business_date) as collector_id,
+        max(a.business_date) as worked_on
+    from allocations as a
+    semi join snapshot as s
+        on a.client_id = s.client_id and a.case_id = s.case_id
+    where a.business_date < $business_date
+    group by a.client_id, a.case_id
 ),
 
 paid_since_promise as (
     select p.client_id, p.case_id, sum(p.amount) as paid_recently
     from payments as p
+    semi join snapshot as s
+        on p.client_id = s.client_id and p.case_id = s.case_id
     where p.paid_on > $business_date - interval 7 day and p.paid_on <= $business_date
     group by p.client_id, p.case_id
 ),
