@@ -21,7 +21,7 @@ import polars as pl
 from pipeline.allocate import OVER_CAPACITY, Allocation
 from pipeline.errors import CaseflowError
 from pipeline.masking import mask_card_expr, mask_id_expr
-from pipeline.parts import CaseParts
+from pipeline.parts import PART_COLUMN, CaseParts, part_rows
 from pipeline.policy import Policy
 from pipeline.rules import call_window
 from pipeline.strategy import action_for
@@ -191,18 +191,27 @@ def _with_details(worked: pl.DataFrame, details: CaseDetails) -> pl.DataFrame:
     return worked.join(found, on=keys, how="left")
 
 
-def place(
-    cases: pl.DataFrame, debtors: pl.DataFrame, allocation: Allocation
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(the worked rows, the holds) of ``cases``: each case with its debtor's collector and
-    channel, or held with its reason; every case ends in exactly one of the two. A night in
-    parts (pipeline.parts) places each part on its own: the allocation is per debtor."""
+def debtor_placements(debtors: pl.DataFrame, allocation: Allocation) -> pl.DataFrame:
+    """Per debtor, what ``place`` gives its cases: the collector, channel and value the
+    allocation gave it, whether it was left over capacity (``_over``), and what it owes in all;
+    with its part (``PART_COLUMN``) when ``debtors`` has it. Joined once for the night, then
+    taken a part at a time (``part_rows``)."""
     over = allocation.unassigned.with_columns(_over=pl.lit(True))
-    placed = (
-        cases.join(allocation.assigned, on="debtor_key", how="left")
+    part = [PART_COLUMN] if PART_COLUMN in debtors.columns else []
+    return (
+        debtors.select("debtor_key", "debtor_total_owed", *part)
+        .join(allocation.assigned, on="debtor_key", how="left")
         .join(over, on="debtor_key", how="left")
-        .join(debtors.select("debtor_key", "debtor_total_owed"), on="debtor_key", how="left")
+        .select(pl.exclude("debtor_total_owed"), "debtor_total_owed")  # place's column order
     )
+
+
+def place(cases: pl.DataFrame, placements: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the worked rows, the holds) of ``cases``: each case with its debtor's collector and
+    channel (``placements``: ``debtor_placements`` of the cases' debtors), or held with its
+    reason; every case ends in exactly one of the two. A night in parts (pipeline.parts) places
+    each part on its own: the allocation is per debtor."""
+    placed = cases.join(placements, on="debtor_key", how="left")
     placed = placed.with_columns(
         hold_reason=pl.when(pl.col("hold_reason").is_not_null())
         .then(pl.col("hold_reason"))
@@ -321,8 +330,9 @@ def assemble_parts(
     review pairs them with the parts and stores them): only their counts are kept here."""
     worked: list[pl.DataFrame] = []
     held = HoldCounts()
-    for part in parts:
-        part_worked, part_holds = place(part, debtors, allocation)
+    placements = debtor_placements(debtors, allocation)
+    for index, part in enumerate(parts):
+        part_worked, part_holds = place(part, part_rows(placements, index))
         worked.append(part_worked)
         held += HoldCounts.of(part_holds)
         holds.add(part_holds)

@@ -41,6 +41,7 @@ from pipeline.changes import (
     sort_changes,
 )
 from pipeline.errors import CaseflowError
+from pipeline.parts import part_rows
 from pipeline.policy import Policy
 from pipeline.report import ReviewFigures
 from pipeline.scorecards import SCORECARD_SCHEMA, cycle_start, scorecards
@@ -181,10 +182,11 @@ def review_night(
 ) -> NightReview:
     """Decisions, changes since the previous published night, scorecards, training deciles,
     over the parts of a night's cases (pipeline.parts; one part: ``[cases]``) and their
-    ``holds`` (``assemble_parts``'s). Each part's decisions are made and compared with the night
-    before, and its decisions, holds and changes are stored (inside the caller's transaction)
-    before the next part: the book's are never held whole. The review keeps their figures
-    (``ReviewFigures``), counted part by part."""
+    ``holds`` (``assemble_parts``'s); ``debtors`` has each debtor's channel values, and its part
+    (``pipeline.parts.PART_COLUMN``) when the night is in parts. Each part's decisions are made
+    and compared with the night before, and its decisions, holds and changes are stored (inside
+    the caller's transaction) before the next part: the book's are never held whole. The review
+    keeps their figures (``ReviewFigures``), counted part by part."""
     before = previous_night(con, business_date)
     load = collector_load(placed.worklists)
     stamp = {"business_date": business_date, "run_id": run_id}
@@ -193,9 +195,9 @@ def review_night(
     for table in ("decisions", "holds", "changes"):  # a re-run of the date replaces them
         con.execute(f"delete from {table} where business_date = ?", [business_date])
     figures = ReviewFigures()
-    for cases, part_holds in zip(parts, holds, strict=True):
+    for index, (cases, part_holds) in enumerate(zip(parts, holds, strict=True)):
         part = NightFrames(placed.worklists, part_holds, placed.letters)
-        decisions = decisions_frame(cases, debtors, part, policy)
+        decisions = decisions_frame(cases, part_rows(debtors, index), part, policy)
         previous = None if before is None else _decisions_of(con, before, PREVIOUS_COLUMNS, cases)
         changes = night_changes(decisions, previous, roster, load)
         _insert(con, "decisions", decisions, stamp)

@@ -55,7 +55,7 @@ from pipeline.load import (
 )
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
-from pipeline.parts import CaseParts, Part, night_parts
+from pipeline.parts import PART_COLUMN, CaseParts, Part, night_parts, tag_part
 from pipeline.policy import Policy, load_policy
 from pipeline.publish import (
     NightOutputs,
@@ -679,7 +679,7 @@ def _score_and_decide(
             del night, frame
             cases.add(review_inputs(part_cases))
             del part_cases
-            debtors.append(part_debtors)
+            debtors.append(tag_part(part_debtors, part))
     with timer.stage("strategy"):  # the debtors in debtor_key order, as the allocation expects
         every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
     # the report reads the book's scores from the review's decisions: no frame is kept here
@@ -725,7 +725,8 @@ def _allocate_and_stage(
             # what the rest of the night reads of them: the optimiser's account, and each
             # debtor's channel values (the decisions keep them); 9M debtors' rows at 10M cases
             allocated = allocation.stats
-            debtors = debtors.select(c for c in debtors.columns if c in DEBTOR_VALUES)
+            kept = (*DEBTOR_VALUES, PART_COLUMN)  # the part index: the review's slices by part
+            debtors = debtors.select(c for c in debtors.columns if c in kept)
             del allocation
         replaces = _previous_run(con, business_date)
         with timer.stage("review"):
