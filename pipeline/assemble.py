@@ -192,26 +192,27 @@ def _with_details(worked: pl.DataFrame, details: CaseDetails) -> pl.DataFrame:
 
 
 def debtor_placements(debtors: pl.DataFrame, allocation: Allocation) -> pl.DataFrame:
-    """Per debtor, what ``place`` gives its cases: the collector, channel and value the
-    allocation gave it, whether it was left over capacity (``_over``), and what it owes in all;
-    with its part (``PART_COLUMN``) when ``debtors`` has it. Joined once for the night, then
-    taken a part at a time (``part_rows``)."""
-    over = allocation.unassigned.with_columns(_over=pl.lit(True))
+    """Per debtor, what ``place`` reads besides the allocation's assigned debtors: whether it was
+    left over capacity (``_over``) and what it owes in all; with its part (``PART_COLUMN``) when
+    ``debtors`` has it, to be taken a part at a time (``part_rows``). ``_over`` is found once for
+    the night, as a column beside the debtors' own (shared, not copied), rather than by joining
+    every part with the millions of debtors over capacity."""
+    over = pl.col("debtor_key").is_in(allocation.unassigned.get_column("debtor_key"))
     part = [PART_COLUMN] if PART_COLUMN in debtors.columns else []
-    return (
-        debtors.select("debtor_key", "debtor_total_owed", *part)
-        .join(allocation.assigned, on="debtor_key", how="left")
-        .join(over, on="debtor_key", how="left")
-        .select(pl.exclude("debtor_total_owed"), "debtor_total_owed")  # place's column order
-    )
+    return debtors.select("debtor_key", over.alias("_over"), "debtor_total_owed", *part)
 
 
-def place(cases: pl.DataFrame, placements: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def place(
+    cases: pl.DataFrame, placements: pl.DataFrame, allocation: Allocation
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the worked rows, the holds) of ``cases``: each case with its debtor's collector and
-    channel (``placements``: ``debtor_placements`` of the cases' debtors), or held with its
-    reason; every case ends in exactly one of the two. A night in parts (pipeline.parts) places
-    each part on its own: the allocation is per debtor."""
-    placed = cases.join(placements, on="debtor_key", how="left")
+    channel (``allocation.assigned``, a row per debtor worked tonight), or held with its reason
+    (``placements``: ``debtor_placements`` of the cases' debtors); every case ends in exactly
+    one of the two. A night in parts (pipeline.parts) places each part on its own: the
+    allocation is per debtor."""
+    placed = cases.join(allocation.assigned, on="debtor_key", how="left").join(
+        placements, on="debtor_key", how="left"
+    )
     placed = placed.with_columns(
         hold_reason=pl.when(pl.col("hold_reason").is_not_null())
         .then(pl.col("hold_reason"))
@@ -332,7 +333,7 @@ def assemble_parts(
     held = HoldCounts()
     placements = debtor_placements(debtors, allocation)
     for index, part in enumerate(parts):
-        part_worked, part_holds = place(part, part_rows(placements, index))
+        part_worked, part_holds = place(part, part_rows(placements, index), allocation)
         worked.append(part_worked)
         held += HoldCounts.of(part_holds)
         holds.add(part_holds)
