@@ -8,7 +8,7 @@ validate, load, as before issue 8) into a second warehouse, and every table must
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from pipeline.ingest import ParquetSource, ingest, open_parquet
 from pipeline.load import load
 from pipeline.run import _refused_files, load_night
 from pipeline.validate import validate
-from tests.nights import csv_text, night, warehouse_state
+from tests.nights import Night, csv_text, night, warehouse_state
 
 TONIGHT = date(2026, 11, 23)
 BATCH = 2  # rows a batch: rows 1-2, 3-4, 5-6, ...
@@ -242,3 +242,50 @@ def test_the_archived_copy_is_the_file_and_read_from(tmp_path: Path) -> None:
     assert source.path == Path(record.archived_path)
     assert source.path.read_bytes() == (folder / "contacts.parquet").read_bytes()
     assert record.sha256 in source.path.name or source.path.name.startswith(record.sha256[:16])
+
+
+def test_a_case_sent_twice_in_a_night_and_again_the_next_stays_one_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # cases have no PRIMARY KEY (issue 8): the load alone keeps one row per case, across files,
+    # batches and nights
+    monkeypatch.setattr(stream, "BATCH_ROWS", BATCH)
+    home = tmp_path / "home"
+    first = night(TONIGHT, n_cases=6)
+    folder = first.write(tmp_path / "in" / TONIGHT.isoformat())
+    Night(TONIGHT, cases=[{**first.cases[4], "amount_owed": 1234}]).write(folder, suffix="_b")
+    load_night(folder, home, TONIGHT)
+    tomorrow = TONIGHT + timedelta(days=1)
+    load_night(
+        night(tomorrow, n_cases=8).write(tmp_path / "in" / tomorrow.isoformat()), home, tomorrow
+    )
+    con = warehouse.connect(home, read_only=True)
+    try:
+        repeated = con.execute(
+            "select client_id, case_id from cases group by all having count(*) > 1"
+        ).fetchall()
+        cases = con.execute("select count(*) from cases").fetchall()
+    finally:
+        con.close()
+    assert repeated == []
+    assert cases == [(8,)]
+
+
+def test_the_later_file_of_a_night_sets_a_case(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream, "BATCH_ROWS", BATCH)
+    home = tmp_path / "home"
+    first = night(TONIGHT, n_cases=6)
+    folder = first.write(tmp_path / "in" / TONIGHT.isoformat())
+    Night(TONIGHT, cases=[{**first.cases[4], "amount_owed": 1234}]).write(folder, suffix="_b")
+    load_night(folder, home, TONIGHT)
+    con = warehouse.connect(home, read_only=True)
+    try:
+        rows = con.execute(
+            "select amount_owed, source_file from cases where case_id = ?",
+            [first.cases[4]["case_id"]],
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [(1234, "cases_b.csv")]
