@@ -116,17 +116,29 @@ def _with_recency(cases: pl.DataFrame, evidence: Evidence | None) -> pl.DataFram
     """The recent history of each case and debtor (pipeline/evidence.py), unless the night
     carries it."""
     missing = [c for c in RECENCY_DEFAULTS if c not in cases.columns]
+    keys = ["client_id", "case_id"]
     if missing and evidence is not None:
-        recent = evidence.recency.select("client_id", "case_id", *missing)
-        cases = cases.join(recent, on=["client_id", "case_id"], how="left")
+        recent = _of_cases(evidence.recency.select(*keys, *missing), cases, keys)
+        cases = cases.join(recent, on=keys, how="left")
     elif missing:
         cases = cases.with_columns(
             pl.lit(None, dtype=RECENCY_DEFAULTS[c]).alias(c) for c in missing
         )
     if "debtor_complaint_on" not in cases.columns and evidence is not None:
-        cases = cases.join(evidence.debtors, on=["client_id", "customer_id"], how="left")
+        debtor = ["client_id", "customer_id"]
+        cases = cases.join(_of_cases(evidence.debtors, cases, debtor), on=debtor, how="left")
     counts = ("failed_attempts_recent", "failed_days_recent", "reached_recent")
     return cases.with_columns(pl.col(c).fill_null(0) for c in counts)
+
+
+def _of_cases(evidence: pl.DataFrame, cases: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The rows of ``evidence`` (the night's, of every case or debtor) whose ``keys`` are among
+    ``cases``'s, when it has more rows than ``cases``: a part's join then builds its table on
+    the part's rows, not on the whole night's again for every part (a semi join and a join cost
+    0.8 s where the join alone cost 1.7-2.1 s, 1M cases against 9M, issue 8)."""
+    if evidence.height <= cases.height:
+        return evidence
+    return evidence.join(cases.select(keys), on=keys, how="semi")
 
 
 def strategy_groups(keys: pl.Series, policy: Policy) -> pl.DataFrame:
