@@ -287,7 +287,8 @@ def _night(book: pl.DataFrame, crew: _Crew, policy: Policy) -> _Night:
     )
 
 
-def _eligible(book: pl.DataFrame) -> pl.DataFrame:
+def eligible_debtors(book: pl.DataFrame) -> pl.DataFrame:
+    """The debtor_key of each debtor some channel allows."""
     return book.filter(pl.any_horizontal(_allowed(c) for c in CHANNELS)).select("debtor_key")
 
 
@@ -464,8 +465,14 @@ def _frames(
         },
         schema=ASSIGNED_SCHEMA,
     )
-    unassigned = eligible.join(assigned.select("debtor_key"), on="debtor_key", how="anti")
-    return assigned, unassigned.sort("debtor_key")
+    return assigned, over_capacity(eligible, assigned).sort("debtor_key")
+
+
+def over_capacity(eligible: pl.DataFrame, assigned: pl.DataFrame) -> pl.DataFrame:
+    """The debtors of ``eligible`` (``eligible_debtors`` of a night's or a part's debtors) that
+    the allocation did not assign (``assigned``): left over capacity (``Allocation.unassigned``
+    is the night's)."""
+    return eligible.join(assigned.select("debtor_key"), on="debtor_key", how="anti")
 
 
 def _money(x: float) -> float:
@@ -570,7 +577,7 @@ def allocate(debtors: pl.DataFrame, roster: pl.DataFrame, policy: Policy) -> All
     started = time.perf_counter()
     book = debtors.sort("debtor_key")
     crew = _crew(roster, policy)
-    eligible = _eligible(book)
+    eligible = eligible_debtors(book)
     cases = int(debtors.get_column("debtor_cases").cast(pl.Int64).sum() or 0)
     exact_path = cases <= policy.exact_max_cases
     shortlist: dict[str, Any] | None = None

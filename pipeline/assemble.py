@@ -18,10 +18,10 @@ from datetime import date
 
 import polars as pl
 
-from pipeline.allocate import OVER_CAPACITY, Allocation
+from pipeline.allocate import OVER_CAPACITY, Allocation, eligible_debtors, over_capacity
 from pipeline.errors import CaseflowError
 from pipeline.masking import mask_card_expr, mask_id_expr
-from pipeline.parts import PART_COLUMN, CaseParts, part_rows
+from pipeline.parts import CaseParts, part_rows
 from pipeline.policy import Policy
 from pipeline.rules import call_window
 from pipeline.strategy import action_for
@@ -191,27 +191,21 @@ def _with_details(worked: pl.DataFrame, details: CaseDetails) -> pl.DataFrame:
     return worked.join(found, on=keys, how="left")
 
 
-def debtor_placements(debtors: pl.DataFrame, allocation: Allocation) -> pl.DataFrame:
-    """Per debtor, what ``place`` reads besides the allocation's assigned debtors: whether it was
-    left over capacity (``_over``) and what it owes in all; with its part (``PART_COLUMN``) when
-    ``debtors`` has it, to be taken a part at a time (``part_rows``). ``_over`` is found once for
-    the night, as a column beside the debtors' own (shared, not copied), rather than by joining
-    every part with the millions of debtors over capacity."""
-    over = pl.col("debtor_key").is_in(allocation.unassigned.get_column("debtor_key"))
-    part = [PART_COLUMN] if PART_COLUMN in debtors.columns else []
-    return debtors.select("debtor_key", over.alias("_over"), "debtor_total_owed", *part)
-
-
 def place(
-    cases: pl.DataFrame, placements: pl.DataFrame, allocation: Allocation
+    cases: pl.DataFrame, debtors: pl.DataFrame, allocation: Allocation
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(the worked rows, the holds) of ``cases``: each case with its debtor's collector and
-    channel (``allocation.assigned``, a row per debtor worked tonight), or held with its reason
-    (``placements``: ``debtor_placements`` of the cases' debtors); every case ends in exactly
-    one of the two. A night in parts (pipeline.parts) places each part on its own: the
-    allocation is per debtor."""
-    placed = cases.join(allocation.assigned, on="debtor_key", how="left").join(
-        placements, on="debtor_key", how="left"
+    channel, or held with its reason; every case ends in exactly one of the two. ``debtors``
+    are the cases' debtors (the night's, or their part's: ``part_rows``). A night in parts
+    (pipeline.parts) places each part on its own: the allocation is per debtor, and the part's
+    debtors left over capacity are found among its own (``over_capacity``), not joined from the
+    millions of the whole night's for every part."""
+    over = over_capacity(eligible_debtors(debtors), allocation.assigned)
+    over = over.with_columns(_over=pl.lit(True))
+    placed = (
+        cases.join(allocation.assigned, on="debtor_key", how="left")
+        .join(over, on="debtor_key", how="left")
+        .join(debtors.select("debtor_key", "debtor_total_owed"), on="debtor_key", how="left")
     )
     placed = placed.with_columns(
         hold_reason=pl.when(pl.col("hold_reason").is_not_null())
@@ -331,9 +325,8 @@ def assemble_parts(
     review pairs them with the parts and stores them): only their counts are kept here."""
     worked: list[pl.DataFrame] = []
     held = HoldCounts()
-    placements = debtor_placements(debtors, allocation)
     for index, part in enumerate(parts):
-        part_worked, part_holds = place(part, part_rows(placements, index), allocation)
+        part_worked, part_holds = place(part, part_rows(debtors, index), allocation)
         worked.append(part_worked)
         held += HoldCounts.of(part_holds)
         holds.add(part_holds)
