@@ -244,48 +244,44 @@ def test_the_archived_copy_is_the_file_and_read_from(tmp_path: Path) -> None:
     assert record.sha256 in source.path.name or source.path.name.startswith(record.sha256[:16])
 
 
+def _case_sent_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """Tonight loaded in batches: 6 cases, the fifth sent again in a later file (owing 1,234);
+    the home and that case's id."""
+    monkeypatch.setattr(stream, "BATCH_ROWS", BATCH)
+    home = tmp_path / "home"
+    first = night(TONIGHT, n_cases=6)
+    folder = first.write(tmp_path / "in" / TONIGHT.isoformat())
+    Night(TONIGHT, cases=[{**first.cases[4], "amount_owed": 1234}]).write(folder, suffix="_b")
+    load_night(folder, home, TONIGHT)
+    return home, str(first.cases[4]["case_id"])
+
+
+def _rows(home: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+    con = warehouse.connect(home, read_only=True)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
 def test_a_case_sent_twice_in_a_night_and_again_the_next_stays_one_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # cases have no PRIMARY KEY (issue 8): the load alone keeps one row per case, across files,
     # batches and nights
-    monkeypatch.setattr(stream, "BATCH_ROWS", BATCH)
-    home = tmp_path / "home"
-    first = night(TONIGHT, n_cases=6)
-    folder = first.write(tmp_path / "in" / TONIGHT.isoformat())
-    Night(TONIGHT, cases=[{**first.cases[4], "amount_owed": 1234}]).write(folder, suffix="_b")
-    load_night(folder, home, TONIGHT)
+    home, _ = _case_sent_twice(tmp_path, monkeypatch)
     tomorrow = TONIGHT + timedelta(days=1)
     load_night(
         night(tomorrow, n_cases=8).write(tmp_path / "in" / tomorrow.isoformat()), home, tomorrow
     )
-    con = warehouse.connect(home, read_only=True)
-    try:
-        repeated = con.execute(
-            "select client_id, case_id from cases group by all having count(*) > 1"
-        ).fetchall()
-        cases = con.execute("select count(*) from cases").fetchall()
-    finally:
-        con.close()
-    assert repeated == []
-    assert cases == [(8,)]
+    repeated = "select client_id, case_id from cases group by all having count(*) > 1"
+    assert _rows(home, repeated) == []
+    assert _rows(home, "select count(*) from cases") == [(8,)]
 
 
 def test_the_later_file_of_a_night_sets_a_case(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stream, "BATCH_ROWS", BATCH)
-    home = tmp_path / "home"
-    first = night(TONIGHT, n_cases=6)
-    folder = first.write(tmp_path / "in" / TONIGHT.isoformat())
-    Night(TONIGHT, cases=[{**first.cases[4], "amount_owed": 1234}]).write(folder, suffix="_b")
-    load_night(folder, home, TONIGHT)
-    con = warehouse.connect(home, read_only=True)
-    try:
-        rows = con.execute(
-            "select amount_owed, source_file from cases where case_id = ?",
-            [first.cases[4]["case_id"]],
-        ).fetchall()
-    finally:
-        con.close()
-    assert rows == [(1234, "cases_b.csv")]
+    home, case_id = _case_sent_twice(tmp_path, monkeypatch)
+    found = "select amount_owed, source_file from cases where case_id = ?"
+    assert _rows(home, found, [case_id]) == [(1234, "cases_b.csv")]
