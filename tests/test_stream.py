@@ -99,12 +99,17 @@ def lines(rejects: pl.DataFrame, rule: str) -> list[tuple[str, int, str, str | N
     return [(r["file"], r["row"], r["column"], r["value"]) for r in found.iter_rows(named=True)]
 
 
-def notes_loaded(home: Path) -> dict[str, str]:
+def _rows(home: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+    """The rows of ``sql`` in the warehouse of ``home``, read-only."""
     con = warehouse.connect(home, read_only=True)
     try:
-        return dict(con.execute("select note_id, outcome from contacts").fetchall())
+        return con.execute(sql, params).fetchall()
     finally:
         con.close()
+
+
+def notes_loaded(home: Path) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _rows(home, "select note_id, outcome from contacts")}
 
 
 def test_a_duplicate_note_split_across_batches_is_rejected_as_in_one(
@@ -254,14 +259,6 @@ def _case_sent_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[P
     Night(TONIGHT, cases=[{**first.cases[4], "amount_owed": 1234}]).write(folder, suffix="_b")
     load_night(folder, home, TONIGHT)
     return home, str(first.cases[4]["case_id"])
-
-
-def _rows(home: Path, sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
-    con = warehouse.connect(home, read_only=True)
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
 
 
 def test_a_case_sent_twice_in_a_night_and_again_the_next_stays_one_row(
