@@ -73,13 +73,6 @@ tonight as (
     group by client_id, case_id
 ),
 
-kept as (
-    select s.*
-    from case_contact_stats as s
-    inner join tonight as t
-        on s.client_id = t.client_id and s.case_id = t.case_id
-),
-
 merged as (
     select
         t.client_id,
@@ -125,33 +118,20 @@ merged as (
         -- the days with a failed call kept so far and tonight's failed calls, by day and time
         list_sort(list_concat(k.failed_days, t.failed_calls)) as failed_calls
     from tonight as t
-    left join kept as k
+    left join case_contact_stats as k
         on t.client_id = k.client_id and t.case_id = k.case_id
 ),
 
-failed_since_reach as (
+since_reach as (
     -- the failed calls after the debtor was last reached (a day counts while its last failed
     -- call is later than the last reach)
     select
-        client_id,
-        case_id,
+        *,
         list_filter(
             failed_calls,
             lambda call: last_right_party_at is null or call.called_at > last_right_party_at
         ) as calls
     from merged
-),
-
-failed_days as (
-    -- each day once, with its last failed call: the calls stand by day, then time, so a day's
-    -- last call is the one the next call does not share the day with; no row for no day (NULL)
-    select
-        client_id,
-        case_id,
-        list_filter(calls, lambda call, i: i = len(calls) or calls[i + 1].day != call.day)
-            as failed_days
-    from failed_since_reach
-    where len(calls) > 0
 ),
 
 final as (
@@ -175,12 +155,17 @@ final as (
         m.last_complaint_on,
         m.noted_at,
         m.noted_collector_id,
-        fd.failed_days,
+        -- each day once, with its last failed call: the calls stand by day, then time, so a
+        -- day's last call is the one the next call does not share the day with; NULL for no day
+        case
+            when len(m.calls) > 0
+                then list_filter(
+                    m.calls, lambda call, i: i = len(m.calls) or m.calls[i + 1].day != call.day
+                )
+        end as failed_days,
         m.promises,
         m.known_through
-    from merged as m
-    left join failed_days as fd
-        on m.client_id = fd.client_id and m.case_id = fd.case_id
+    from since_reach as m
 )
 
 select * from final
