@@ -202,25 +202,31 @@ def place(
     millions of the whole night's for every part."""
     over = over_capacity(eligible_debtors(debtors), allocation.assigned)
     over = over.with_columns(_over=pl.lit(True))
+    # lazy: the joins and the hold reason make one frame of the part's million cases, not one
+    # copy of its every column per step
     placed = (
-        cases.join(allocation.assigned, on="debtor_key", how="left")
-        .join(over, on="debtor_key", how="left")
-        .join(debtors.select("debtor_key", "debtor_total_owed"), on="debtor_key", how="left")
+        cases.lazy()
+        .join(allocation.assigned.lazy(), on="debtor_key", how="left")
+        .join(over.lazy(), on="debtor_key", how="left")
+        .join(debtors.lazy().select("debtor_key", "debtor_total_owed"), on="debtor_key", how="left")
+        .with_columns(
+            hold_reason=pl.when(pl.col("hold_reason").is_not_null())
+            .then(pl.col("hold_reason"))
+            .when(pl.col("_over").fill_null(False))
+            .then(pl.lit(OVER_CAPACITY))
+            .when((pl.col("channel") == "letter") & ~pl.col("can_letter"))
+            .then(pl.lit(LETTER_NOT_ALLOWED))
+            .otherwise(None)
+        )
+        .collect()
     )
-    placed = placed.with_columns(
-        hold_reason=pl.when(pl.col("hold_reason").is_not_null())
-        .then(pl.col("hold_reason"))
-        .when(pl.col("_over").fill_null(False))
-        .then(pl.lit(OVER_CAPACITY))
-        .when((pl.col("channel") == "letter") & ~pl.col("can_letter"))
-        .then(pl.lit(LETTER_NOT_ALLOWED))
-        .otherwise(None)
-    )
-    if placed.filter(pl.col("hold_reason").is_null() & pl.col("collector_id").is_null()).height:
+    held = pl.col("hold_reason").is_not_null()
+    if placed.select((~held & pl.col("collector_id").is_null()).any()).item():
         raise CaseflowError("internal error: a case was neither allocated nor held")
-    worked = placed.filter(pl.col("hold_reason").is_null())
+    worked = placed.filter(~held)
     holds = (
-        placed.filter(pl.col("hold_reason").is_not_null())
+        placed.lazy()
+        .filter(held)
         .select(
             "client_id",
             "case_id",
@@ -232,6 +238,7 @@ def place(
             .alias("detail"),
         )
         .sort("client_id", "case_id")
+        .collect()
     )
     return worked, holds
 
