@@ -4,6 +4,8 @@
 -- replaces those cases' rows with the result. Every column is one of sql/night_cases.sql's
 -- whole-history aggregates, kept so that folding notes in night after night gives what
 -- aggregating all of them at once gives (tests/test_contact_stats.py).
+-- Each step below is read by the next one only: DuckDB materialises a CTE that is read twice,
+-- and that is what made the 10M night's fold spill 7.6 GB (99 s against 75 s, issue 8).
 with
 
 night_notes as (
