@@ -320,6 +320,36 @@ def test_notes_long_before_the_cycle_count_nowhere(con: duckdb.DuckDBPyConnectio
     assert attempts.get("P1", 0) == 0 and attempts.get("P2", 0) == 0
 
 
+def test_a_promise_made_the_day_before_the_cycle_counts_nowhere(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """The scorecard reads the notes once per figure (sql/scorecards.sql), each with the
+    cycle's window: a kept promise made the day before the cycle is no one's promise."""
+    kept = {"outcome": "promise_to_pay", "promise_date": date(2026, 10, 25)}
+    _note(con, "N1", "A", "P1", **kept, contacted_at=datetime(2026, 10, 17, 9, 0))  # day before
+    _note(con, "N2", "A", "P2", **kept, contacted_at=datetime(2026, 10, 18, 9, 0))  # first day
+    _note(con, "N3", "B", "P1")  # P1 works in the cycle too
+    _payment(con, "Y1", "A", paid_on=date(2026, 10, 20))
+    cards = scorecards(con, NO_WORK, ROSTER, date(2026, 11, 16), 30)
+    figures = {r["collector_id"]: r for r in cards.iter_rows(named=True)}
+    promised = ("promises", "promises_due", "promises_kept")
+    assert tuple(figures["P2"][c] for c in promised) == (1, 1, 1)
+    assert tuple(figures["P1"][c] for c in promised) == (0, 0, 0)
+
+
+def test_a_note_loaded_after_the_night_takes_no_payment_of_it(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A night's scorecards read the same when rebuilt later: the payment goes to the last note
+    the warehouse held by the night, not to one loaded the next day."""
+    _note(con, "N1", "A", "P1", contacted_at=datetime(2026, 11, 10, 9, 0))
+    _note(con, "N2", "A", "P2", contacted_at=datetime(2026, 11, 11, 9, 0), business_date=TONIGHT)
+    _payment(con, "Y1", "A", paid_on=date(2026, 11, 12))
+    cards = scorecards(con, NO_WORK, ROSTER, date(2026, 11, 16), 30)
+    recovered = dict(cards.select("collector_id", "amount_recovered").iter_rows())
+    assert (recovered["P1"], recovered.get("P2", 0.0)) == (300.0, 0.0)
+
+
 # --- the warehouse keeps the review ------------------------------------------------------------
 
 
