@@ -191,8 +191,11 @@ def child_env() -> dict[str, str]:
 def failure(child: Child) -> str:
     """A night that failed, as the line says it: the exit code and caseflow's error message (a
     night out of memory in DuckDB is a result worth a line, not a crash of the benchmark)."""
-    errors = [line for line in child.stderr.splitlines() if line.startswith("error:")]
-    return f"failed (exit {child.code}): {errors[-1] if errors else 'no error line'}"
+    lines = [line for line in child.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    # without caseflow's own message, the last line (a traceback's names the exception)
+    said = errors[-1] if errors else (lines[-1].strip() if lines else "nothing on stderr")
+    return f"failed (exit {child.code}): {said}"
 
 
 def stage_lines(stderr: str) -> dict[str, float]:

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from pipeline import warehouse
-from pipeline.load import contact_stats_current
+from pipeline.load import contact_stats_current, night_book, night_part
 from pipeline.parts import WHOLE, Part
 
 # CONTRACT.md's products (the model learns its own list from the training rows)
@@ -97,17 +97,27 @@ def night_features(
     con: duckdb.DuckDBPyConnection, business_date: date, part: Part = WHOLE
 ) -> pl.DataFrame:
     """``feature_frame`` of one night (or of one ``part`` of it), as scoring needs it: from the
-    contact stats the load keeps (``sql/features_night.sql``, no rescan of every note) when
+    contact stats the load keeps (``pipeline.load.night_part``, no rescan of every note) when
     they are current for the night, else from the whole history. The same rows either way
     (tests/test_contact_stats.py).
     """
     if not contact_stats_current(con, business_date):
         return feature_frame(con, business_date, business_date, part)
-    params = {"business_date": business_date, **part.params()}
-    frame = warehouse.query(con, "features_night", params)
-    # the order of ``feature_frame``; one night's business_date is one value, and leaving it
-    # out of the sort keys cut a third of the sort's time at a million cases
-    return frame.sort([k for k in KEYS if k != "business_date"])
+    return night_part(con, business_date, part)[1]
+
+
+def night_inputs(
+    con: duckdb.DuckDBPyConnection, business_date: date, part: Part = WHOLE
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The night's book (``pipeline.load.night_book``) and its features (``night_features``)
+    of one ``part``: from one query on the contact stats when they are current for the night
+    (``pipeline.load.night_part``: the two read the same notes, stats and payments), else each
+    from the whole history."""
+    if contact_stats_current(con, business_date):
+        return night_part(con, business_date, part)
+    return night_book(con, business_date, part), feature_frame(
+        con, business_date, business_date, part
+    )
 
 
 def label_frame(

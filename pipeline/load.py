@@ -334,18 +334,30 @@ def contact_stats_current(con: duckdb.DuckDBPyConnection, business_date: date) -
     return later == 0
 
 
+def night_part(
+    con: duckdb.DuckDBPyConnection, business_date: date, part: Part = WHOLE
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The book and the features of one ``part`` of the night (``sql/night_part.sql``), from
+    the contact stats and the last 30 days of notes, in one query: valid only when the stats
+    are current for the night (``contact_stats_current``). Both by client and case: sorted
+    here, not by DuckDB, whose sort of the wide rows needed more than a 1GB memory limit."""
+    params = {"business_date": business_date, **part.params()}
+    frame = query(con, "night_part", params).sort("client_id", "case_id")
+    book = frame.filter(pl.col("in_book")).select("book").unnest("book")
+    return book, frame.select("features").unnest("features")
+
+
 def night_book(
     con: duckdb.DuckDBPyConnection, business_date: date, part: Part = WHOLE
 ) -> pl.DataFrame:
     """The night's book (``sql/night_cases.sql``'s rows), or one ``part`` of it (its debtors'
     cases, ``pipeline.parts``): from the contact stats and the last 30 days of notes
-    (``sql/night_book.sql``) when they are current for the night, else (a past night run again
-    after later ones) from the whole history. By client and case: sorted here, not by DuckDB,
-    whose sort of the wide rows needed more than a 1GB memory limit allows."""
-    current = contact_stats_current(con, business_date)
-    name = "night_book" if current else "night_cases"
+    (``night_part``) when they are current for the night, else (a past night run again after
+    later ones) from the whole history. By client and case."""
+    if contact_stats_current(con, business_date):
+        return night_part(con, business_date, part)[0]
     params = {"business_date": business_date, **part.params()}
-    return query(con, name, params).sort("client_id", "case_id")
+    return query(con, "night_cases", params).sort("client_id", "case_id")
 
 
 def case_details(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> pl.DataFrame:

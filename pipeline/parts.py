@@ -8,8 +8,8 @@ the debtor (client_id, customer_id): every case of a debtor is in the same part,
 is read, scored, decided, placed and reviewed on its own. Only the allocation needs every debtor,
 and its input (one row per debtor with a value per channel) is small.
 
-The SQL files that read the book (``sql/night_book.sql``, ``night_cases.sql``,
-``features_night.sql``, ``features.sql``) take ``$part`` and ``$parts`` and keep the snapshot
+The SQL files that read the book (``sql/night_part.sql``, ``night_cases.sql``,
+``features.sql``) take ``$part`` and ``$parts`` and keep the snapshot
 rows with ``hash(client_id, customer_id) % $parts = $part`` (the two cast to ``UBIGINT``,
 the hash's type: as integers they made DuckDB widen every hash to ``HUGEINT``, ten times slower);
 ``WHOLE`` is the whole book. Each part's queries still scan the night's notes, stats and cases,

@@ -34,7 +34,7 @@ import duckdb
 import polars as pl
 
 from models.drift import Counts, add_counts
-from models.features import night_features
+from models.features import night_inputs
 from models.score import SCORE_SCHEMA, Scores, night_scorer
 from pipeline import stream, warehouse
 from pipeline.allocate import BOOK_COLUMNS, OVER_CAPACITY, allocate
@@ -49,7 +49,6 @@ from pipeline.load import (
     case_details,
     commit,
     finish_load,
-    night_book,
     rollback,
     transaction,
 )
@@ -670,8 +669,10 @@ def _score_and_decide(
     for part in parts:
         last = part.index == part.count - 1
         with timer.stage("score", last=last):
-            night = night_book(con, business_date, part)  # from the contact stats the load keeps
-            frame, found = scorer.score(night_features(con, business_date, part))
+            # the book and its features, in one query on the contact stats the load keeps
+            night, features = night_inputs(con, business_date, part)
+            frame, found = scorer.score(features)
+            del features
             counts = add_counts(counts, found)
         with timer.stage("strategy", last=False):
             part_cases, part_debtors = decide(night, frame, roster, policy, business_date, evidence)

@@ -1,4 +1,4 @@
--- Per case, what all its collection notes loaded so far say (sql/night_book.sql reads it, so the
+-- Per case, what all its collection notes loaded so far say (sql/night_part.sql reads it, so the
 -- night's book does not rescan every note ever loaded): tonight's new notes (the view
 -- night_contacts) folded into the stats kept so far, for the cases they name. The caller
 -- replaces those cases' rows with the result. Every column is one of sql/night_cases.sql's

@@ -295,7 +295,7 @@ CREATE TABLE IF NOT EXISTS night_reviews (
 
 -- Issue 8: per case, what all its collection notes loaded so far say, folded in at each load
 -- from that night's new notes only (sql/contact_stats.sql), so that the night's book
--- (sql/night_book.sql) does not rescan every note ever loaded. Rebuilt from contacts when missing.
+-- (sql/night_part.sql) does not rescan every note ever loaded. Rebuilt from contacts when missing.
 CREATE TABLE IF NOT EXISTS case_contact_stats (
     client_id VARCHAR NOT NULL,
     case_id VARCHAR NOT NULL,

@@ -91,7 +91,7 @@ def case(case_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 def night(*rows: dict[str, Any]) -> pl.DataFrame:
-    """The book of ``rows`` as sql/night_book.sql gives it: whether each case has a phone number
+    """The book of ``rows`` as sql/night_part.sql gives it: whether each case has a phone number
     and an address, never the text (``details`` gives that)."""
     flagged = [
         {**r, "has_phone": r["phone"] is not None, "has_address": r["address"] is not None}

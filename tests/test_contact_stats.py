@@ -16,7 +16,13 @@ from models.features import feature_frame, night_features
 from models.score import model_scores
 from models.train import train
 from pipeline import warehouse
-from pipeline.load import build_contact_stats, contact_stats_current, load, night_book
+from pipeline.load import (
+    build_contact_stats,
+    contact_stats_current,
+    load,
+    night_book,
+    night_part,
+)
 from pipeline.parts import WHOLE, night_parts
 from tests.warehouse_fixture import NO_REJECTS, File, history_dates, history_warehouse
 
@@ -36,7 +42,7 @@ def _full(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
 
 
 def _from_stats(con: duckdb.DuckDBPyConnection, day: date) -> pl.DataFrame:
-    return warehouse.query(con, "night_book", {"business_date": day, **WHOLE.params()}).sort(KEYS)
+    return night_part(con, day)[0]
 
 
 def test_the_book_from_the_stats_equals_the_book_from_the_whole_history(
@@ -58,9 +64,7 @@ def test_tonights_features_from_the_stats_equal_the_point_in_time_recomputation(
 ) -> None:
     full = feature_frame(con, LAST_NIGHT, LAST_NIGHT)
     assert contact_stats_current(con, LAST_NIGHT)
-    incremental = warehouse.query(
-        con, "features_night", {"business_date": LAST_NIGHT, **WHOLE.params()}
-    )
+    incremental = night_part(con, LAST_NIGHT)[1]
     # the comparison means something: every history feature varies across the night's cases
     for column in ("attempts", "attempts_30d", "complaints", "promises_kept", "promises_broken"):
         assert full.get_column(column).n_unique() > 1, column
