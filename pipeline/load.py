@@ -342,9 +342,17 @@ def night_part(
     are current for the night (``contact_stats_current``). Both by client and case: sorted
     here, not by DuckDB, whose sort of the wide rows needed more than a 1GB memory limit."""
     params = {"business_date": business_date, **part.params()}
-    frame = query(con, "night_part", params).sort("client_id", "case_id")
-    book = frame.filter(pl.col("in_book")).select("book").unnest("book")
-    return book, frame.select("features").unnest("features")
+    frame = query(con, "night_part", params)
+    # each struct taken in sorted order, and the unsorted features let go before the book is:
+    # sorting the whole frame held it twice (1M cases alone: 2.1 GB over the start this way,
+    # 2.6 GB so, 2.3 GB for the two queries of the book and the features before)
+    order = frame.select(pl.arg_sort_by("client_id", "case_id")).to_series()
+    features = frame.get_column("features").gather(order)
+    frame = frame.drop("features")
+    in_book = order.filter(frame.get_column("in_book").gather(order))
+    book = frame.get_column("book").gather(in_book)
+    del frame
+    return book.struct.unnest(), features.struct.unnest()
 
 
 def night_book(
