@@ -8,8 +8,8 @@
 -- One query, not one for the book and one for the features: each part's query scans the night's
 -- notes, stats and payments whole to keep its part's rows (pipeline/parts.py), and two queries
 -- scanned them twice (3.5 + 2.8 s a part at 10M cases, issue 8). Each row is a snapshot case
--- with two structs, `book` (null-free only for the book's cases, `in_book`) and `features`,
--- whose fields are the columns of those two frames in their order; pipeline/load.py unnests them.
+-- with two structs whose fields are the two frames' columns in their order: `features` (every
+-- case) and `book` (the rows `in_book` says are in the book); pipeline/load.py unnests them.
 with
 
 snapshot as (
