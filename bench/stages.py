@@ -7,8 +7,9 @@ The first call ingests and validates the world (bench/world_gen.py, cached by be
 and keeps the validated frames as Parquet beside it (``validated/``); later calls start from
 them, so a change to load or score is measured in seconds, not after minutes of validation.
 Each call loads the night into a fresh warehouse in one transaction (as ``caseflow run`` does),
-then times the night's book (``sql/night_cases.sql``), the roster and the scoring, and prints one
-JSON line with the seconds of each, the peak memory (VmHWM) and the machine's load.
+then times the night's book and features (read as the night reads them: one query on the
+contact stats, ``models.features.night_inputs``), the roster and the scoring, and prints one JSON
+line with the seconds of each, the peak memory (VmHWM) and the machine's load.
 """
 
 from __future__ import annotations
@@ -36,12 +37,23 @@ from pipeline import warehouse  # noqa: E402
 from pipeline.ingest import ReceivedFile, ingest  # noqa: E402
 from pipeline.load import begin, load, rollback  # noqa: E402
 
-try:
-    from pipeline.load import night_book
-except ImportError:  # a caseflow from before the contact stats (to measure the "before")
 
-    def night_book(con: duckdb.DuckDBPyConnection, business_date: date) -> pl.DataFrame:
-        return warehouse.query(con, "night_cases", {"business_date": business_date})
+def book_and_features(
+    con: duckdb.DuckDBPyConnection, business_date: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The night's book and features as this caseflow reads them; a caseflow from before one
+    query gave both (or before the contact stats) reads them apart, to measure the "before"."""
+    from models import features
+
+    if hasattr(features, "night_inputs"):
+        return features.night_inputs(con, business_date)
+    try:
+        from pipeline.load import night_book
+
+        book = night_book(con, business_date)
+    except ImportError:
+        book = warehouse.query(con, "night_cases", {"business_date": business_date})
+    return book, features.night_features(con, business_date)
 
 
 from pipeline.validate import validate  # noqa: E402
@@ -117,7 +129,7 @@ def main() -> None:
     try:
         if args.model:
             shutil.copytree(WORLD / "model-home" / "models", home / "models")
-        from models.score import score_night  # as run.py imports it (after the load's modules)
+        from models.score import night_scorer  # as run.py imports it (after the load's modules)
 
         con = warehouse.connect(home)
         begin(con)
@@ -125,11 +137,12 @@ def main() -> None:
             with timed("load", seconds, cpu):
                 stats = load(con, frames, rejects, files, business_date)
             del frames
-            with timed("night_cases", seconds, cpu):
-                night = night_book(con, business_date)
-            with timed("score_night", seconds, cpu):
+            with timed("book_and_features", seconds, cpu):
+                night, features = book_and_features(con, business_date)
+            with timed("score", seconds, cpu):
                 warehouse.query(con, "roster", {})
-                scores = score_night(con, home, business_date)
+                scorer = night_scorer(home)
+                scores = scorer.scores(*scorer.score(features))
         finally:
             rollback(con)
             con.close()
@@ -140,8 +153,8 @@ def main() -> None:
         "method": scores.method,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
-        "score_stage": round(seconds["night_cases"] + seconds["score_night"], 2),
-        "scored_per_second": round(scores.frame.height / seconds["score_night"]),
+        "score_stage": round(seconds["book_and_features"] + seconds["score"], 2),
+        "scored_per_second": round(scores.frame.height / seconds["score"]),
         "book": night.height,
         "loaded": stats.__dict__,
         "peak_mb": peak_mb(),
