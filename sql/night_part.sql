@@ -185,11 +185,12 @@ joined as (
         c.phone is not null as has_phone,
         c.address is not null as has_address,
         pv.previous_status,
-        st.attempts as stats_attempts,
-        st.right_party_contacts as stats_right_party_contacts,
-        st.wrong_numbers as stats_wrong_numbers,
-        st.refusals as stats_refusals,
-        st.complaints as stats_complaints,
+        -- the note counts, 0 for a case without notes, as both frames give them
+        coalesce(st.attempts, 0) as attempts,
+        coalesce(st.right_party_contacts, 0) as right_party_contacts,
+        coalesce(st.wrong_numbers, 0) as wrong_numbers,
+        coalesce(st.refusals, 0) as refusals,
+        coalesce(st.complaints, 0) as complaints,
         st.last_promise_date,
         st.last_outcome,
         st.last_phone_outcomes,
@@ -264,9 +265,9 @@ select
         status := status,
         do_not_contact := do_not_contact,
         previous_status := previous_status,
-        attempts := coalesce(stats_attempts, 0),
-        right_party_contacts := coalesce(stats_right_party_contacts, 0),
-        wrong_numbers := coalesce(stats_wrong_numbers, 0),
+        attempts := attempts,
+        right_party_contacts := right_party_contacts,
+        wrong_numbers := wrong_numbers,
         recent_complaints := coalesce(recent_complaints, 0),
         last_promise_date := last_promise_date,
         last_outcome := last_outcome,
@@ -279,7 +280,7 @@ select
         last_conversation_on := last_conversation_on,
         last_complaint_on := last_complaint_on,
         failed_call_days := coalesce(len(failed_days), 0),
-        refusals := coalesce(stats_refusals, 0)
+        refusals := refusals
     ) as book,
     -- the features: sql/features.sql's columns (models/features.py FEATURES and the keys)
     struct_pack(
@@ -306,18 +307,18 @@ select
         paid_90d := cast(coalesce(paid_90d, 0) as double),
         share_repaid := cast(coalesce(paid_since_handover, 0) as double)
         / cast(greatest(coalesce(paid_since_handover, 0) + balance, 0.01) as double),
-        attempts := coalesce(stats_attempts, 0),
+        attempts := attempts,
         attempts_30d := coalesce(attempts_30d, 0),
-        right_party_contacts := coalesce(stats_right_party_contacts, 0),
-        right_party_rate := cast(coalesce(stats_right_party_contacts, 0) as double)
-        / cast(greatest(coalesce(stats_attempts, 0), 1) as double),
+        right_party_contacts := right_party_contacts,
+        right_party_rate := cast(right_party_contacts as double)
+        / cast(greatest(attempts, 1) as double),
         days_since_right_party := date_diff(
             'day', cast(last_right_party_at as date), business_date
         ),
         days_since_contact := date_diff('day', cast(last_contact_at as date), business_date),
-        refusals := coalesce(stats_refusals, 0),
-        wrong_numbers := coalesce(stats_wrong_numbers, 0),
-        complaints := coalesce(stats_complaints, 0),
+        refusals := refusals,
+        wrong_numbers := wrong_numbers,
+        complaints := complaints,
         promises_made := coalesce(promises_made, 0),
         promises_kept := coalesce(promises_kept, 0),
         promises_broken := coalesce(promises_broken, 0),
