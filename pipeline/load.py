@@ -549,7 +549,7 @@ def finish_load(
     params = {"business_date": business_date}
     with transaction(con):
         con.execute("delete from case_snapshots where business_date = $business_date", params)
-        con.execute(f"insert into case_snapshots {sql_text('snapshot_cases')}", params)
+        con.execute(f"insert into case_snapshots by name {sql_text('snapshot_cases')}", params)
         closed = _count(
             con,
             "select count(*) from cases c join case_snapshots s using (client_id, case_id) "

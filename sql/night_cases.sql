@@ -127,10 +127,10 @@ final as (
         s.client_id,
         s.case_id,
         s.customer_id,
-        -- whether the case can be phoned, visited or written to; the text itself is read for
-        -- the worked rows only (sql/case_details.sql)
-        c.phone is not null as has_phone,
-        c.address is not null as has_address,
+        -- whether the case can be phoned, visited or written to (kept on the snapshot); the
+        -- text itself is read for the worked rows only (sql/case_details.sql)
+        s.has_phone,
+        s.has_address,
         s.city,
         s.product,
         s.principal,
@@ -158,8 +158,6 @@ final as (
         coalesce(cc.failed_call_days, 0) as failed_call_days,
         coalesce(cc.refusals, 0) as refusals
     from snapshot as s
-    inner join cases as c
-        on s.client_id = c.client_id and s.case_id = c.case_id
     left join previous as pv
         on s.client_id = pv.client_id and s.case_id = pv.case_id
     left join note_summary as n

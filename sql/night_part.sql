@@ -179,11 +179,10 @@ debtors as (
 
 joined as (
     select
+        -- s.has_phone and s.has_address: whether the case can be phoned, visited or written to,
+        -- kept on the snapshot; the text itself is read for the worked rows only
+        -- (sql/case_details.sql)
         s.*,
-        -- whether the case can be phoned, visited or written to; the text itself is read for
-        -- the worked rows only (sql/case_details.sql)
-        c.phone is not null as has_phone,
-        c.address is not null as has_address,
         pv.previous_status,
         -- the note counts, 0 for a case without notes, as both frames give them
         coalesce(st.attempts, 0) as attempts,
@@ -220,8 +219,6 @@ joined as (
         d.debtor_open_cases,
         d.debtor_total_balance
     from snapshot as s
-    inner join cases as c
-        on s.client_id = c.client_id and s.case_id = c.case_id
     left join previous as pv
         on s.client_id = pv.client_id and s.case_id = pv.case_id
     left join stats as st

@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS case_snapshots (
     status VARCHAR NOT NULL,
     do_not_contact BOOLEAN NOT NULL
 );
+-- Whether the case had a phone number and an address that night (sql/snapshot_cases.sql): the
+-- night's book reads them here, not from the 10M-row cases table in every part (issue 8).
+ALTER TABLE case_snapshots ADD COLUMN IF NOT EXISTS has_phone BOOLEAN;
+ALTER TABLE case_snapshots ADD COLUMN IF NOT EXISTS has_address BOOLEAN;
 
 CREATE TABLE IF NOT EXISTS payments (
     client_id VARCHAR NOT NULL,

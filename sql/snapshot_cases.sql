@@ -1,6 +1,8 @@
 -- The state of every known case at the end of business night $business_date.
 -- balance: the client's amount_owed as of its file, less payments received after that file.
 -- A case whose balance is paid off is 'paid'; an active case past its return date is 'returned'.
+-- has_phone, has_address: whether the case has a phone number and an address (not the text),
+-- which the night's book reads (sql/night_part.sql) without reading the cases again.
 with
 
 cases as (
@@ -35,7 +37,9 @@ aged as (
         c.handover_date,
         c.return_date,
         c.status,
-        c.do_not_contact
+        c.do_not_contact,
+        c.phone is not null as has_phone,
+        c.address is not null as has_address
     from cases as c
     left join payments_since_file as p
         on c.client_id = p.client_id and c.case_id = p.case_id
@@ -60,7 +64,9 @@ final as (
             when status = 'active' and return_date < $business_date then 'returned'
             else status
         end as status,
-        do_not_contact
+        do_not_contact,
+        has_phone,
+        has_address
     from aged
 )
 
