@@ -18,6 +18,7 @@ import polars as pl
 
 from pipeline.headers import COLUMNS
 from pipeline.parts import WHOLE, Part
+from pipeline.schemas import OUTCOMES
 from pipeline.warehouse import frame_relation, query, select_over, sql_text
 
 # Connections inside a transaction begun here (by id: a DuckDB connection cannot say whether it
@@ -285,14 +286,21 @@ def _fold_contact_stats(con: duckdb.DuckDBPyConnection, notes: str) -> None:
     con.execute("drop view night_contacts")
 
 
+# The outcomes in the order of their text: sql/contact_stats.sql sorts the phone calls by time,
+# then outcome, with each outcome as its place in this list.
+FOLD_OUTCOMES = sorted(OUTCOMES)
+
+
 def _fold_night(con: duckdb.DuckDBPyConnection, *, straight_in: bool) -> None:
     """Fold the notes of the view ``night_contacts``; ``straight_in``: no stats were kept before
     tonight's, so none of these cases has a row to replace."""
+    params = {"outcomes": FOLD_OUTCOMES}
     if straight_in:
         # nothing kept to replace: the folded rows go straight in (no temp copy of 1M cases)
-        con.execute(f"insert into case_contact_stats by name {sql_text('contact_stats')}")
+        con.execute(f"insert into case_contact_stats by name {sql_text('contact_stats')}", params)
         return
-    con.execute(f"create or replace temp table folded_stats as {sql_text('contact_stats')}")
+    fold = sql_text("contact_stats")
+    con.execute(f"create or replace temp table folded_stats as {fold}", params)
     con.execute(
         "delete from case_contact_stats as s where exists (select 1 from folded_stats as f "
         "where f.client_id = s.client_id and f.case_id = s.case_id)"

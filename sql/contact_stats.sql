@@ -52,10 +52,12 @@ tonight as (
         ) as noted_collector_id,
         max(business_date) as known_through,
         -- tonight's phone calls, unordered: a list sorted afterwards costs a third of an
-        -- aggregate ordered by time
-        list(struct_pack(called_at := contacted_at, outcome := outcome)) filter (
-            where channel = 'phone'
-        ) as phone_calls,
+        -- aggregate ordered by time. Each outcome as its place in $outcomes (the outcomes in
+        -- alphabetical order, so the calls sort as they would by the text): a list of text
+        -- and its sort were 2 of the 3M night's 15.5 s fold (issue 8)
+        list(
+            struct_pack(called_at := contacted_at, outcome := list_position($outcomes, outcome))
+        ) filter (where channel = 'phone') as phone_calls,
         -- a promise is due on its promise_date (a week after it was made when the note has
         -- none), as sql/features.sql reads it
         list(
@@ -67,8 +69,9 @@ tonight as (
                 )
             )
         ) filter (where outcome = 'promise_to_pay') as promises,
-        -- tonight's failed calls (folded with the days kept in merged, not grouped here by day)
-        list(struct_pack(day := cast(contacted_at as date), called_at := contacted_at)) filter (
+        -- tonight's failed calls, their times only (folded with the days kept in merged, not
+        -- grouped here by day; a call's day is the date of its time)
+        list(contacted_at) filter (
             where channel = 'phone' and outcome in ('no_answer', 'wrong_number', 'third_party')
         ) as failed_calls
     from night_notes
@@ -92,10 +95,27 @@ merged as (
         end as last_outcome,
         greatest(k.last_promise_date, t.last_promise_date) as last_promise_date,
         greatest(k.last_right_party_at, t.last_right_party_at) as last_right_party_at,
-        -- the last three phone calls: those kept so far and tonight's, latest first
+        -- the last three phone calls: those kept so far and tonight's, latest first, each
+        -- outcome its text again
         case
             when k.last_phone_calls is not null or t.phone_calls is not null
-                then list_reverse_sort(list_concat(k.last_phone_calls, t.phone_calls))[1:3]
+                then list_transform(
+                    list_reverse_sort(
+                        list_concat(
+                            list_transform(
+                                k.last_phone_calls,
+                                lambda call: struct_pack(
+                                    called_at := call.called_at,
+                                    outcome := list_position($outcomes, call.outcome)
+                                )
+                            ),
+                            t.phone_calls
+                        )
+                    )[1:3],
+                    lambda call: struct_pack(
+                        called_at := call.called_at, outcome := $outcomes[call.outcome]
+                    )
+                )
         end as last_phone_calls,
         greatest(k.last_letter_at, t.last_letter_at) as last_letter_at,
         case
@@ -117,8 +137,11 @@ merged as (
             when k.promises is not null or t.promises is not null
                 then list_sort(list_concat(k.promises, t.promises))
         end as promises,
-        -- the days with a failed call kept so far and tonight's failed calls, by day and time
-        list_sort(list_concat(k.failed_days, t.failed_calls)) as failed_calls
+        -- the times of the days' last failed calls kept so far and of tonight's failed calls,
+        -- in order (by day, then time)
+        list_sort(
+            list_concat(list_transform(k.failed_days, lambda day: day.called_at), t.failed_calls)
+        ) as failed_calls
     from tonight as t
     left join case_contact_stats as k
         on t.client_id = k.client_id and t.case_id = k.case_id
@@ -131,7 +154,7 @@ since_reach as (
         *,
         list_filter(
             failed_calls,
-            lambda call: last_right_party_at is null or call.called_at > last_right_party_at
+            lambda called_at: last_right_party_at is null or called_at > last_right_party_at
         ) as calls
     from merged
 ),
@@ -161,8 +184,15 @@ final as (
         -- day's last call is the one the next call does not share the day with; NULL for no day
         case
             when len(m.calls) > 0
-                then list_filter(
-                    m.calls, lambda call, i: i = len(m.calls) or m.calls[i + 1].day != call.day
+                then list_transform(
+                    list_filter(
+                        m.calls,
+                        lambda called_at, i: i = len(m.calls)
+                        or cast(m.calls[i + 1] as date) != cast(called_at as date)
+                    ),
+                    lambda called_at: struct_pack(
+                        day := cast(called_at as date), called_at := called_at
+                    )
                 )
         end as failed_days,
         m.promises,
