@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import TypeVar, cast
 
 import duckdb
 import numpy as np
@@ -55,6 +56,8 @@ from pipeline.validate import (
     typed_keys,
     validate_kind,
 )
+
+T = TypeVar("T")
 
 # Rows of a Parquet file read, validated and loaded at once: large enough that the per-batch
 # costs (a pandera run, a DuckDB statement) stay small, small enough that a batch of 1M notes
@@ -283,7 +286,8 @@ def load_kinds(
         kind_plan = by_kind.get(kind)
         if kind_plan is not None:
             valid[kind] = 0
-            for good, bad in _validated(kind_plan, business_date, batch_rows):
+            # the next batch read and validated while this one is appended (issue 8)
+            for good, bad in read_ahead(_validated(kind_plan, business_date, batch_rows)):
                 loader.add(good)
                 rejects.append(bad)
                 for name, n in good.group_by("_file").len().iter_rows():
@@ -291,6 +295,26 @@ def load_kinds(
                 valid[kind] += good.height
         loaded[kind] = loader.finish()
     return Night(loaded, per_file, dict(sorted(valid.items())), sorted_rejects(rejects))
+
+
+_END = object()  # read_ahead's mark of the last item
+
+
+def read_ahead(items: Iterator[T]) -> Iterator[T]:
+    """``items`` as they are, each next one made in a thread of its own while the caller works
+    on the one before: a kind's next batch is read from its file and validated (pyarrow and
+    polars) while DuckDB appends this one, work that mostly leaves the interpreter free. One
+    item is made ahead, never more (a batch of a million notes is a few hundred MB); an error
+    in making it is raised here, where the item would have been. Closing this iterator (the
+    caller's loop ends or raises) waits for the item being made, then lets ``items`` go."""
+    with ThreadPoolExecutor(1, thread_name_prefix="caseflow-read-ahead") as worker:
+        ahead = worker.submit(next, items, _END)
+        while True:
+            item = ahead.result()
+            if item is _END:
+                return
+            ahead = worker.submit(next, items, _END)
+            yield cast(T, item)
 
 
 def _validated(

@@ -8,6 +8,7 @@ validate, load, as before issue 8) into a second warehouse, and every table must
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline import stream, warehouse
+from pipeline.errors import CaseflowError
 from pipeline.headers import COLUMNS
 from pipeline.ingest import ParquetSource, ingest, open_parquet
 from pipeline.load import load
@@ -282,3 +284,23 @@ def test_the_later_file_of_a_night_sets_a_case(
     home, case_id = _case_sent_twice(tmp_path, monkeypatch)
     found = "select amount_owed, source_file from cases where case_id = ?"
     assert _rows(home, found, [case_id]) == [(1234, "cases_b.csv")]
+
+
+def test_read_ahead_keeps_the_order_makes_one_ahead_and_raises_where_the_error_was() -> None:
+    """stream.read_ahead: the next batch is read and validated while this one is appended, but
+    never more than one ahead (each is a few hundred MB), and a file that fails in its third
+    batch fails the load there, after the two before it, with its own error."""
+    made: list[int] = []
+
+    def batches() -> Iterator[int]:
+        for n in range(3):
+            made.append(n)
+            yield n
+        raise CaseflowError("contacts.parquet, read again after it was read through")
+
+    got = []
+    with pytest.raises(CaseflowError, match="read again after it was read through"):
+        for n in stream.read_ahead(batches()):
+            assert len(made) <= n + 2  # this one and at most the next
+            got.append(n)
+    assert got == [0, 1, 2]
