@@ -5,6 +5,7 @@
     .venv/bin/python bench/night.py --cases 1000000 --model         # score with a trained model
     .venv/bin/python bench/night.py --cases 10000000 --keep         # keep home and outputs
     .venv/bin/python bench/night.py --cases 3000000 --part-cases 300000  # 10 parts of 300k
+    .venv/bin/python bench/night.py --cases 1000000 --next-night    # and the night after
 
 Makes (or reuses) the seeded world of ``bench/world_gen.py`` under ``bench/world/`` (git-ignored:
 N cases, ~5 notes and ~0.3 payments a case, max(N/5,000, 20) collectors, Parquet and CSV), then
@@ -22,6 +23,9 @@ scores with a real model; without it the night ranks by the R6 rule. ``--baselin
 its own child process, and adds its time, memory and the ratio to the same line.
 ``--part-cases`` runs the night through ``bench/in_parts.py`` with smaller parts of the book, to
 see how a stage grows with the number of parts on a smaller world (bench only).
+``--next-night`` then runs the night after on the same home (``world_gen.make_next_night``: the
+book sent again, a day's notes and payments), the night a bank runs every day once the history
+is loaded, and adds its figures under ``next_night``.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ COUNTS = (
 
 sys.path.insert(0, str(BENCH))
 
-from world_gen import World, ensure_world  # noqa: E402
+from world_gen import World, ensure_next_night, ensure_world  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -294,15 +298,19 @@ def run_caseflow(
     profile: Path | None,
     limits: tuple[float | None, float | None],
     part_cases: int | None = None,
+    *,
+    fresh: bool = True,
 ) -> dict[str, Any]:
-    """One night of ``caseflow run --quiet`` on a fresh home; the figures of the JSON line."""
+    """One night of ``caseflow run --quiet`` on a fresh home (``fresh``), else on the home the
+    night before left; the figures of the JSON line."""
     home, out_root = work / "home", work / "out"
-    for folder in (home, out_root):
-        if folder.exists():
-            shutil.rmtree(folder)
-    home.mkdir(parents=True)
-    if models is not None:
-        shutil.copytree(models, home / "models")
+    if fresh:
+        for folder in (home, out_root):
+            if folder.exists():
+                shutil.rmtree(folder)
+        home.mkdir(parents=True)
+        if models is not None:
+            shutil.copytree(models, home / "models")
     out_dir = out_root / world.business_date.isoformat()
     cmd = [
         *caseflow_command(profile, part_cases),
@@ -350,6 +358,18 @@ def run_caseflow(
     }
 
 
+def next_night(
+    world: World, work: Path, limits: tuple[float | None, float | None], part_cases: int | None
+) -> dict[str, Any]:
+    """The night after ``world``'s, on the home its night left: what it was sent, and the
+    figures of ``run_caseflow``."""
+    after = ensure_next_night(world, say=say)
+    facts = after.facts
+    say(f"next night {after.business_date}: {'reused' if facts['reused'] else 'made'}")
+    sent = {k: facts[k] for k in ("business_date", "cases", "notes", "payments")}
+    return {**sent, **run_caseflow(after, work, None, None, limits, part_cases, fresh=False)}
+
+
 def run_baseline(
     world: World, work: Path, limits: tuple[float | None, float | None]
 ) -> dict[str, Any]:
@@ -392,6 +412,9 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true", help="also run the pandas baseline")
     parser.add_argument("--model", action="store_true", help="score with a model trained once")
     parser.add_argument("--keep", action="store_true", help="keep the night's home and outputs")
+    parser.add_argument(
+        "--next-night", action="store_true", help="then run the night after on the same home"
+    )
     parser.add_argument(
         "--world", type=Path, default=BENCH / "world", help="folder of cached worlds"
     )
@@ -442,6 +465,8 @@ def main() -> None:
         limits = (args.timeout, args.max_rss_gb * 1024)
         night = run_caseflow(world, work, models, args.cprofile, limits, args.part_cases)
         result.update(night)
+        if args.next_night and night["outcome"] == "published":
+            result["next_night"] = next_night(world, work, limits, args.part_cases)
         if args.baseline:
             baseline = run_baseline(world, work, limits)
             result["baseline"] = baseline

@@ -27,7 +27,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,10 @@ import polars as pl
 import pyarrow.parquet as pq
 
 BUSINESS_DATE = date(2026, 11, 23)
+# The night after (bench/night.py --next-night): the book sent again, a day's notes and payments.
+NEXT_DATE = BUSINESS_DATE + timedelta(days=1)
+NEXT_WORKED = 0.01  # the share of the book a day's work leaves a note on (about 2 notes each)
+NEXT_PAID = 0.01  # the share of the book that pays on a day (0.3 a case over the first 30 days)
 FORMAT = 1  # bump when the generator changes: cached worlds of another format are rebuilt
 CLIENTS = (("EASTBANK", "EA", 0.4), ("NORTHCF", "NO", 0.3), ("SOUTHLEND", "SO", 0.3))
 PRODUCTS = ("credit_card", "consumer_loan", "cash_loan", "auto_loan", "mortgage", "other")
@@ -478,14 +482,19 @@ def _note_slice(
     phone_ids: np.ndarray[Any, Any],
     visit_ids: pl.Series,
     letter_ids: pl.Series,
+    night: date = BUSINESS_DATE,
+    per_case: float = 5.0,
+    days: int = 120,
 ) -> pl.DataFrame:
-    """Notes of the cases of ``book``: ~5 each, within the last 120 days, after hand-over."""
+    """Notes of the cases of ``book``: ``per_case`` each on average, within the ``days`` days up
+    to ``night`` (the last 120 days, ~5 a case; the next night's: its own day), after
+    hand-over."""
     n_cases = book.height
-    count = rng.poisson(5.0, n_cases)
+    count = rng.poisson(per_case, n_cases)
     case = np.repeat(np.arange(n_cases), count)
     k = len(case)
-    bd = _day_numbers(BUSINESS_DATE)
-    age = np.minimum(bd - book.get_column("handover_day").to_numpy(), 120)[case]
+    bd = _day_numbers(night)
+    age = np.minimum(bd - book.get_column("handover_day").to_numpy(), days)[case]
     back = (rng.random(k) * age).astype(np.int64)
     seconds = (bd - back) * 86_400 + rng.integers(8 * 3600, 22 * 3600, k)
     channel = _pick(rng, k, NOTE_CHANNEL_WEIGHTS)
@@ -555,12 +564,20 @@ def _note_slice(
     )
 
 
-def payments(rng: np.random.Generator, book: pl.DataFrame, count: int) -> pl.DataFrame:
-    """The week's payments as CSV text: dates and amounts in the forms banks write them."""
+def payments(
+    rng: np.random.Generator,
+    book: pl.DataFrame,
+    count: int,
+    night: date = BUSINESS_DATE,
+    days: int = 30,
+    first: int = 1,
+) -> pl.DataFrame:
+    """Payments of the ``days`` days up to ``night`` as CSV text, numbered from ``first``:
+    dates and amounts in the forms banks write them."""
     case = rng.integers(0, book.height, count)
-    bd = _day_numbers(BUSINESS_DATE)
+    bd = _day_numbers(night)
     handover = book.get_column("handover_day").to_numpy()[case]
-    paid = np.maximum(bd - rng.integers(0, 30, count), handover)
+    paid = np.maximum(bd - rng.integers(0, days, count), handover)
     owed = book.get_column("amount_owed").to_numpy()[case]
     amount = np.round(np.minimum(owed, rng.lognormal(6.5, 1.0, count)), 2)
     unknown_case = _bad(rng, count, 0.001)
@@ -571,7 +588,7 @@ def payments(rng: np.random.Generator, book: pl.DataFrame, count: int) -> pl.Dat
     day = pl.Series(paid.astype(np.int32)).cast(pl.Date)
     frame = pl.DataFrame(
         {
-            "n": np.arange(1, count + 1),
+            "n": np.arange(first, first + count),
             "case_id": book.get_column("case_id").gather(pl.Series(case, dtype=pl.UInt32)),
             "client_id": book.get_column("client_id").gather(pl.Series(case, dtype=pl.UInt32)),
             "day": day,
@@ -671,6 +688,88 @@ def make_world(
         "collectors_active": active.height,
         "capacity": int(active.get_column("daily_capacity").sum()),
         "seed": seed,
+        "made_at": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def ensure_next_night(world: World, say: Any = None) -> World:
+    """The night after ``world``'s (``NEXT_DATE``), cached beside it (``make_next_night``)."""
+    incoming = world.root / "incoming" / NEXT_DATE.isoformat()
+    stamp = world.root / "next.json"
+    if stamp.exists():
+        facts: dict[str, Any] = json.loads(stamp.read_text(encoding="utf-8"))
+        if facts.get("format") == FORMAT:
+            return World(world.root, incoming, NEXT_DATE, {**facts, "reused": True})
+    if incoming.exists():
+        shutil.rmtree(incoming)  # half-made or outdated
+    incoming.mkdir(parents=True)
+    started = time.perf_counter()
+    facts = make_next_night(world.incoming, incoming, world.facts, say)
+    facts["format"] = FORMAT
+    facts["make_seconds"] = round(time.perf_counter() - started, 2)
+    facts["bytes"] = sum(p.stat().st_size for p in incoming.iterdir())
+    stamp.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+    return World(world.root, incoming, NEXT_DATE, {**facts, "reused": False})
+
+
+def make_next_night(
+    first: Path, folder: Path, first_facts: dict[str, Any], say: Any = None
+) -> dict[str, Any]:
+    """The files of the night after the world's first, as a bank sends a later night: its whole
+    book again (each case a day more overdue), the notes of one day's work (``NEXT_WORKED`` of
+    the cases, about two notes each) and one day's payments (``NEXT_PAID`` of the cases). No
+    roster: the one loaded stays. Numbered after the first night's notes and payments."""
+    log = say or (lambda text: None)
+    rng = np.random.default_rng(int(first_facts["seed"]) + 1)
+    staff = pl.read_csv(first / "collectors.csv", infer_schema=False)
+    books = []
+    for path in sorted(first.glob("cases_*.parquet")):
+        book = pl.read_parquet(path)
+        book.with_columns(pl.col("days_overdue") + 1).write_parquet(
+            folder / path.name, compression="zstd"
+        )
+        books.append(
+            book.select(
+                "case_id",
+                "client_id",
+                "amount_owed",
+                handover_day=pl.col("handover_date").cast(pl.Int64),
+            )
+        )
+    work = pl.concat(books)
+    log(f"next night: {work.height} cases sent again; making a day's notes")
+    phone_ids = staff.filter(pl.col("channel") == "phone").get_column("collector_id").to_numpy()
+    worked = work.filter(pl.Series(rng.random(work.height) < NEXT_WORKED))
+    worked = worked.with_columns(
+        phone_collector=pl.Series(rng.integers(0, len(phone_ids), worked.height))
+    )
+    notes = _note_slice(
+        rng,
+        worked,
+        int(first_facts["notes"]) + 1,
+        phone_ids,
+        staff.filter(pl.col("channel") == "visit").get_column("collector_id"),
+        staff.filter(pl.col("channel") == "letter").get_column("collector_id"),
+        night=NEXT_DATE,
+        per_case=2.0,
+        days=1,
+    )
+    notes.write_parquet(folder / "contacts_day.parquet", compression="zstd")
+    paid = payments(
+        rng,
+        work,
+        round(NEXT_PAID * work.height),
+        night=NEXT_DATE,
+        days=1,
+        first=int(first_facts["payments"]) + 1,
+    )
+    paid.write_csv(folder / "payments.csv")
+    return {
+        "business_date": NEXT_DATE.isoformat(),
+        "cases": work.height,
+        "notes": notes.height,
+        "payments": paid.height,
+        "seed": first_facts["seed"],
         "made_at": datetime.now().isoformat(timespec="seconds"),
     }
 

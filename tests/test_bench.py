@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 from stdnum import luhn
@@ -39,7 +40,7 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     """One run of the benchmark (with the baseline when pandas is installed), kept for reading."""
     world = tmp_path_factory.mktemp("bench-world")
     cmd = [sys.executable, str(BENCH / "night.py"), "--cases", "2000", "--world", str(world)]
-    cmd += ["--keep"] + (["--baseline"] if HAS_PANDAS else [])
+    cmd += ["--keep", "--next-night"] + (["--baseline"] if HAS_PANDAS else [])
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -107,6 +108,30 @@ def test_the_baseline_runs_on_the_same_world_and_gives_the_ratio(
     # no deprecation or other warning from pandas: the baseline keeps running on upgrades
     log = next(world.glob("*/run/baseline-log/stderr.txt")).read_text(encoding="utf-8")
     assert "Warning" not in log, log[-2000:]
+
+
+def test_the_night_after_runs_on_the_warehouse_the_first_left_with_a_day_of_notes(
+    bench_run: tuple[dict[str, Any], Path],
+) -> None:
+    """--next-night: the night a bank runs every day once its history is loaded (the book sent
+    again, one day's notes and payments), on the same home, timed like the first."""
+    line, world = bench_run
+    after = line["next_night"]
+    assert after["outcome"] == "published" and after["business_date"] == "2026-11-24"
+    assert set(after["stages"]) >= STAGES and after["wall_seconds"] > 0
+    assert after["cases"] == line["cases"]
+    assert 0 < after["notes"] < line["notes"] / 20  # a day's notes, not the history's
+    counts = after["counts"]
+    assert counts["book"] > 0 and counts["worked"] + counts["held"] == counts["book"]
+    home = next(world.glob("*/run/home"))
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    published = con.execute(
+        "select business_date from runs where outcome = 'published' order by 1"
+    ).fetchall()
+    notes = con.execute("select count(*) from contacts").fetchall()[0][0]
+    con.close()
+    assert [str(d) for (d,) in published] == ["2026-11-23", "2026-11-24"]
+    assert notes > line["notes"] * 0.99  # the first night's notes are still there
 
 
 def _files(folder: Path) -> dict[str, bytes]:
