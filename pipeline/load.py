@@ -294,12 +294,11 @@ FOLD_OUTCOMES = sorted(OUTCOMES)
 def _fold_night(con: duckdb.DuckDBPyConnection, *, straight_in: bool) -> None:
     """Fold the notes of the view ``night_contacts``; ``straight_in``: no stats were kept before
     tonight's, so none of these cases has a row to replace."""
-    params = {"outcomes": FOLD_OUTCOMES}
+    fold, params = sql_text("contact_stats"), {"outcomes": FOLD_OUTCOMES}
     if straight_in:
         # nothing kept to replace: the folded rows go straight in (no temp copy of 1M cases)
-        con.execute(f"insert into case_contact_stats by name {sql_text('contact_stats')}", params)
+        con.execute(f"insert into case_contact_stats by name {fold}", params)
         return
-    fold = sql_text("contact_stats")
     con.execute(f"create or replace temp table folded_stats as {fold}", params)
     con.execute(
         "delete from case_contact_stats as s where exists (select 1 from folded_stats as f "
