@@ -318,7 +318,10 @@ def _largest(magnitude: Matrix, top: int) -> npt.NDArray[np.int32]:
     slot-major; a tie keeps the first factor (``np.argmax`` gives the first largest). Over the
     factors of each case as one contiguous row: about fifteen times faster than along the
     factor axis of ``magnitude``. ``magnitude`` itself is left as it is."""
-    rows = np.ascontiguousarray(magnitude.T)  # cases x factors
+    # cases x factors, always a copy: for a single case ``magnitude.T`` is contiguous already,
+    # and np.ascontiguousarray gave it back uncopied, so the -1s below marked the caller's screen
+    # and the case lost every reason (one case explained alone, or a chunk of one row)
+    rows = np.array(magnitude.T, order="C")
     picked = np.empty((top, rows.shape[0]), dtype=np.int32)
     cases = np.arange(rows.shape[0])
     for slot in range(top):

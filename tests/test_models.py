@@ -794,6 +794,24 @@ def test_resetting_a_cases_top_factor_moves_its_score_as_stated(
     assert (np.abs(explanation.effects[0]) >= np.abs(explanation.effects[1])).all()
 
 
+def test_a_case_explained_alone_gets_the_reasons_it_gets_among_the_others(
+    con: duckdb.DuckDBPyConnection, trained: Trained
+) -> None:
+    """Each case's reasons depend on that case alone: the night words them for its worked
+    cases only, and ``caseflow explain`` for one held case. One case alone once got none."""
+    loaded = Registry(trained.home).load(trained.result.version)
+    model, explainer = loaded.model, loaded.explainer
+    x = model.encoder.matrix(_night(con))
+    together = explainer.reasons(model, x)
+    picked = [0, 1, 7, x.shape[0] - 1]
+    alone = [explainer.reasons(model, x[i : i + 1])[0] for i in picked]
+    assert all(alone) and alone == [together[i] for i in picked]
+    assert explainer.reasons(model, x[picked]).to_list() == alone
+    screen = np.ones((len(explainer.factors), 1))
+    reasons_module._largest(screen, 3)
+    assert (screen == 1).all()  # the caller's screen is left as it was
+
+
 def test_a_collectors_reason_holds_when_the_fact_changes(
     con: duckdb.DuckDBPyConnection, trained: Trained
 ) -> None:
