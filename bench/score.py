@@ -6,8 +6,11 @@
 Prints one JSON object:
 - ``train_seconds``: `caseflow train` on the samples' 13 history nights (warehouse to registry).
 - ``scoring``: the champion on ``cases`` synthetic cases, batch and vectorised, on one thread
-  (as `caseflow run` scores): p_repay alone (features to probabilities), and the whole scoring
-  step (p_repay, expected recovery, three measured reasons per case and the drift figures).
+  (as `caseflow run` scores): p_repay alone (features to probabilities), the whole scoring
+  step (p_repay, expected recovery, three measured reasons per case and the drift figures), and
+  the night's scoring step (``night_step``): p_repay, expected recovery and the drift of every
+  case, and the reasons of the worked ones only (``WORKED_SHARE`` of the cases: the 1M night of
+  ``bench/night.py`` works 10,297 of 996,836 cases).
 - ``model_size``: the chosen small model (models.estimator.BOOSTING_PARAMS) against a larger one
   (LARGER_PARAMS), both through the same out-of-time split of the samples: hold-out ROC AUC and
   scoring rate of each, and the ROC AUC the small one gives up (negative: it gives up nothing).
@@ -45,12 +48,15 @@ from models.features import (
 )
 from models.learner import CalibratedClassifier, fit_and_evaluate
 from models.registry import Registry
-from models.score import model_scores
+from models.score import NightScorer, model_scores
 from models.train import TrainConfig, dataset, plan, snapshot_nights, train
 from pipeline import warehouse
 from tests.warehouse_fixture import load_history
 
 SEED = 20261123
+# The share of a night's cases that are worked, whose reasons the night words (bench/night.py
+# at 1M cases: 10,297 worked of 996,836, about 1%).
+WORKED_SHARE = 0.01
 
 
 def synthetic_cases(con: Any, n: int, seed: int) -> pl.DataFrame:
@@ -163,6 +169,14 @@ def main() -> None:
         scored, drift = model_scores(cases, loaded)
         whole = _since(started_at)
         assert scored.height == args.cases and scored.get_column("p_repay").is_finite().all()
+        worked = cases.sample(fraction=WORKED_SHARE, seed=args.seed)
+        started_at = _clock()
+        scorer = NightScorer(loaded)
+        tonight, counts = scorer.score(cases, explain=False)
+        scorer.scores(tonight, counts)  # the drift figures
+        worded = scorer.reasons(worked)
+        night_step = _since(started_at)
+        assert worded.get_column("reasons").null_count() == 0
         report = {
             "cases": args.cases,
             "train_seconds": round(train_seconds, 3),
@@ -172,6 +186,7 @@ def main() -> None:
                 "p_repay_only": _rate(p_only, args.cases),
                 "p_repay_reasons_and_drift": _rate(whole, args.cases),
                 "reasons_per_case": round(float(_reasons_per_case(scored)), 3),
+                "night_step": {**_rate(night_step, args.cases), "reasons_worded": worked.height},
                 "psi_p_repay": drift.get("p_repay"),
             },
             "model_size": model_size(con, cases),

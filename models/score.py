@@ -8,7 +8,11 @@ Without one, the transparent R6 rule of DOMAIN.md (``method == "rule"``), so the
 of a new client still get a sensible order.
 
 Scoring is batch and vectorised: one matrix, one pass of the trees, a multiply-add and a
-sigmoid; the reasons score each case again with a few factors reset (``models.reasons``).
+sigmoid; the reasons score each case again with a few factors reset (``models.reasons``). That
+re-scoring is most of the cost (2.1 of 2.5 s at a million cases), so the night scores its whole
+book without reasons (``NightScorer.score(..., explain=False)``) and words them afterwards for
+the cases a person is shown, the worked ones (``NightScorer.reasons``); ``caseflow explain``
+words a held case's on demand (issue 8).
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from models import drift as drift_module
-from models.features import night_features, prepare
-from models.trees import probability_function
+from models.features import FEATURE_NAMES, night_features, prepare
+from models.trees import Matrix, probability_function
 from pipeline.errors import ModelError
 from pipeline.parts import WHOLE, Part
 
@@ -39,6 +43,11 @@ SCORE_SCHEMA = {
     "expected_recovery": pl.Float64,
     "reasons": pl.Utf8,
 }
+# What ``NightScorer.reasons`` gives.
+REASON_COLUMNS = ("client_id", "case_id", "reasons")
+# What ``NightScorer.reasons`` reads of a features frame (``features.feature_frame``'s): what
+# a night keeps of its book's features until it knows which cases are worked.
+REASON_INPUTS = ("client_id", "case_id", *FEATURE_NAMES)
 
 # The R6 rule's scale: its numbers are a rank, not a probability; they are spread over a range
 # like the observed 30-day payment rates so that expected recovery keeps a sensible size.
@@ -84,13 +93,24 @@ class NightScorer:
     def method(self) -> str:
         return "rule" if self.loaded is None else "model"
 
-    def score(self, features: pl.DataFrame) -> tuple[pl.DataFrame, drift_module.Counts]:
+    def score(
+        self, features: pl.DataFrame, *, explain: bool = True
+    ) -> tuple[pl.DataFrame, drift_module.Counts]:
         """The scores of ``features``' rows, and the drift counts of the active ones (empty
-        without a model)."""
+        without a model). Without ``explain``, their ``reasons`` are null (``reasons`` words
+        them for the rows that need them: the same words)."""
         if self.loaded is None:
-            return rule_scores(features), {}
+            return rule_scores(features, explain=explain), {}
         with threadpool_limits(limits=1):  # see ``model_scores``
-            return _model_scores(features, self.loaded)
+            return _model_scores(features, self.loaded, explain=explain)
+
+    def reasons(self, features: pl.DataFrame) -> pl.DataFrame:
+        """client_id, case_id and the reasons of ``features``' rows: what ``score`` gives
+        them (each row's reasons depend on that row alone)."""
+        if self.loaded is None:
+            return rule_scores(features).select(REASON_COLUMNS)
+        with threadpool_limits(limits=1):
+            return _model_reasons(features, self.loaded)
 
     def scores(self, frame: pl.DataFrame, counts: drift_module.Counts) -> Scores:
         """``Scores`` of the night: ``frame`` and the drift of the night's summed ``counts``."""
@@ -112,6 +132,16 @@ def night_scorer(home: Path) -> NightScorer:
     if champion is None:
         return NightScorer(None)
     return NightScorer(registry.load(champion.version))  # refuses a file not the one trained
+
+
+def night_model(home: Path, version: str | None) -> LoadedModel:
+    """Model ``version`` of ``home``'s registry, the one a past night scored with (its file
+    checked against the registry's SHA-256)."""
+    if version is None:
+        raise ModelError("the night did not record its model's version")
+    from models.registry import Registry
+
+    return Registry(home).load(version)
 
 
 def score_night(
@@ -138,17 +168,35 @@ def model_scores(
     return frame, drift_module.night_drift(loaded.drift, counts)
 
 
+def _matrix(features: pl.DataFrame, loaded: LoadedModel) -> tuple[pl.DataFrame, Matrix]:
+    """The prepared rows of ``features`` and their model matrix, refused if not finite."""
+    rows = prepare(features)
+    x = loaded.model.encoder.matrix(rows)
+    numeric = x[:, : len(loaded.model.encoder.numeric)]
+    if not np.isfinite(numeric).all():
+        raise ModelError("the night's features hold non-finite values; the night is not scored")
+    return rows, x
+
+
+def _model_reasons(features: pl.DataFrame, loaded: LoadedModel) -> pl.DataFrame:
+    if features.is_empty():
+        return pl.DataFrame(schema={c: SCORE_SCHEMA[c] for c in REASON_COLUMNS})
+    rows, x = _matrix(features, loaded)
+    scorer = probability_function(loaded.model)
+    return rows.select(
+        pl.col("client_id").cast(pl.Utf8),
+        pl.col("case_id").cast(pl.Utf8),
+        loaded.explainer.reasons(loaded.model, x, scorer(x), scorer),
+    )
+
+
 def _model_scores(
-    features: pl.DataFrame, loaded: LoadedModel
+    features: pl.DataFrame, loaded: LoadedModel, *, explain: bool = True
 ) -> tuple[pl.DataFrame, drift_module.Counts]:
     if features.is_empty():
         return pl.DataFrame(schema=SCORE_SCHEMA), {}
-    rows = prepare(features)
+    rows, x = _matrix(features, loaded)
     model = loaded.model
-    x = model.encoder.matrix(rows)
-    numeric = x[:, : len(model.encoder.numeric)]
-    if not np.isfinite(numeric).all():
-        raise ModelError("the night's features hold non-finite values; the night is not scored")
     scorer = probability_function(model)  # the trees as numpy: the same numbers, faster
     probability = scorer(x)
     p = pl.Series("p_repay", probability, dtype=pl.Float64)
@@ -157,7 +205,9 @@ def _model_scores(
         pl.col("case_id").cast(pl.Utf8),
         p,
         (p * pl.col("balance").cast(pl.Float64)).alias("expected_recovery"),
-        loaded.explainer.reasons(model, x, probability, scorer),
+        loaded.explainer.reasons(model, x, probability, scorer)
+        if explain
+        else pl.lit(None, dtype=pl.Utf8).alias("reasons"),
     )
     # like with like: the training rows are cases active on their night
     active = np.flatnonzero(rows.get_column("status").eq("active").fill_null(False).to_numpy())
@@ -174,7 +224,7 @@ def _model_scores(
     return frame, counts
 
 
-def rule_scores(features: pl.DataFrame) -> pl.DataFrame:
+def rule_scores(features: pl.DataFrame, *, explain: bool = True) -> pl.DataFrame:
     """DOMAIN.md's R6 without a model: ability to pay first, then fewer days overdue.
 
     Ability to pay is counted in points from what the notes and payments show, as of the night:
@@ -216,5 +266,7 @@ def rule_scores(features: pl.DataFrame) -> pl.DataFrame:
         pl.col("case_id").cast(pl.Utf8),
         p.cast(pl.Float64),
         (p * pl.col("balance").cast(pl.Float64)).alias("expected_recovery"),
-        pl.concat_str(pl.lit("R6 rule (no trained model): "), facts).alias("reasons"),
+        pl.concat_str(pl.lit("R6 rule (no trained model): "), facts).alias("reasons")
+        if explain
+        else pl.lit(None, dtype=pl.Utf8).alias("reasons"),
     )

@@ -86,6 +86,11 @@ ASSEMBLE_INPUTS = (
 )
 
 
+# Given a part's index and its worked cases (client_id, case_id), their reasons (client_id,
+# case_id, reasons): the night scores its book without them and words them for the worked cases
+# only (models.score.NightScorer.reasons; issue 8).
+PartReasons = Callable[[int, pl.DataFrame], pl.DataFrame]
+
 # A hold's columns (``place``'s), as holds.csv and the ``holds`` table have them.
 HOLD_COLUMNS = ("client_id", "case_id", "customer_id", "reason", "detail")
 # The detail of a hold whose case reaches the R3 extension point (``place``).
@@ -326,14 +331,21 @@ def assemble_parts(
     business_date: date | None,
     details: CaseDetails,
     holds: CaseParts,
+    reasons: PartReasons | None = None,
 ) -> PlacedNight:
     """``assemble`` over the parts of a night's cases (pipeline.parts), each placed on its own.
     Each part's holds (sorted by client_id, case_id) go to ``holds``, in the parts' order (the
-    review pairs them with the parts and stores them): only their counts are kept here."""
+    review pairs them with the parts and stores them): only their counts are kept here.
+    ``reasons``, when given, words the worked cases' reasons (the cases' own are left out)."""
     worked: list[pl.DataFrame] = []
     held = HoldCounts()
     for index, part in enumerate(parts):
         part_worked, part_holds = place(part, part_rows(debtors, index), allocation)
+        if reasons is not None:
+            found = reasons(index, part_worked.select("client_id", "case_id"))
+            part_worked = part_worked.drop("reasons", strict=False).join(
+                found, on=["client_id", "case_id"], how="left"
+            )
         worked.append(part_worked)
         held += HoldCounts.of(part_holds)
         holds.add(part_holds)

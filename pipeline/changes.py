@@ -1,10 +1,10 @@
 """changes: what the night decided for every case, and what moved since the night before.
 
 ``decisions_frame`` keeps, for every case of the night's book, what the rules and the values
-said (the score and its reasons, identity verified, each channel allowed or the rule that barred
-it, each channel's value for the debtor) and where the case went (a collector and channel, or a
-hold and its reason). The warehouse keeps it (``decisions``) for ``caseflow explain`` and for
-tomorrow's diff.
+said (the score, and its reasons for a worked case, identity verified, each channel allowed or
+the rule that barred it, each channel's value for the debtor) and where the case went (a
+collector and channel, or a hold and its reason). The warehouse keeps it (``decisions``) for
+``caseflow explain`` and for tomorrow's diff.
 
 ``night_changes`` compares tonight with the previous published night: new cases, closed cases,
 cases now held or back to work, and debtors that changed collector or channel, each with the
@@ -86,9 +86,20 @@ DECISION_SCHEMA: dict[str, Any] = {
     # report compares recovery by group over the cycle
     "strategy_group": pl.Utf8,
 }
-# Where a case went tonight: from the worklists and holds, never from the strategy's frame.
+# Where a case went tonight: from the worklists and holds, never from the strategy's frame. The
+# reasons too: the night words them for the worked cases only (models.score; issue 8), and
+# ``caseflow explain`` words a held case's on demand (pipeline/explain.py).
 _PLACED = frozenset(
-    {"placement", "collector_id", "channel", "rank", "action", "hold_reason", "hold_detail"}
+    {
+        "placement",
+        "collector_id",
+        "channel",
+        "rank",
+        "action",
+        "hold_reason",
+        "hold_detail",
+        "reasons",
+    }
 )
 # What ``decisions_frame`` reads of the strategy's debtors.
 DEBTOR_VALUES = ("debtor_key", "value_phone", "value_visit", "value_letter")
@@ -186,7 +197,7 @@ def decisions_frame(
     if "debtor_key" in base.columns:
         base = base.join(values, on="debtor_key", how="left")
     worked = frames.worklists.select(
-        "client_id", "case_id", "collector_id", "channel", "rank", "action"
+        "client_id", "case_id", "collector_id", "channel", "rank", "action", "reasons"
     )
     held = frames.holds.select(
         "client_id",

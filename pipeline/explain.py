@@ -26,6 +26,7 @@ from pipeline.errors import CaseflowError, InputFileError, UsageError
 from pipeline.export import published_nights, reading
 from pipeline.ingest import read_file
 from pipeline.masking import mask_name
+from pipeline.parts import Part
 
 
 @dataclass(frozen=True)
@@ -147,15 +148,59 @@ def _pick_date(
     return nights[0] if nights else None
 
 
-def _score_lines(d: dict[str, Any], method: str, version: str | None) -> list[str]:
+def _score_lines(
+    d: dict[str, Any], method: str, version: str | None, reasons: str | None
+) -> list[str]:
     by = f"model {version}" if method == "model" and version else "the R6 rule (no model)"
     lines = [
         f"  score: p_repay {float(d['p_repay'] or 0):.1%} by {by}; expected recovery "
         f"{_money(d['expected_recovery'])}"
     ]
-    if d.get("reasons"):
-        lines.append(f"    reasons: {d['reasons']}")
+    if reasons:
+        lines.append(f"    reasons: {reasons}")
     return lines
+
+
+# The debtor's part of a night's book (pipeline.parts) is asked for with this many parts: the
+# hash of (client_id, customer_id) modulo it is the debtor's own (a collision is one more
+# debtor's cases, left out by the key).
+DEBTOR_PARTS = 2**62
+
+
+def _reasons(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    day: date,
+    d: dict[str, Any],
+    method: str,
+    version: str | None,
+) -> str | None:
+    """The case's reasons: as the night stored them (its worked cases'), else worded now, as
+    the night would have, from the night's features and model (the night words only its worked
+    cases' reasons, issue 8). None when the night's model can no longer be loaded."""
+    if d.get("reasons") or d.get("placement") != "held":
+        return str(d["reasons"]) if d.get("reasons") else None
+    # imported here: the model's modules are needed for this answer only
+    from models.features import night_features
+    from models.score import NightScorer, night_model
+
+    try:
+        scorer = NightScorer(night_model(home, version) if method == "model" else None)
+    except CaseflowError:
+        return None
+    found = con.execute(
+        "select hash(client_id, customer_id) % cast(? as ubigint) from case_snapshots "
+        "where business_date = ? and client_id = ? and case_id = ?",
+        [DEBTOR_PARTS, day, d["client_id"], d["case_id"]],
+    ).fetchall()
+    if not found:
+        return None
+    features = night_features(con, day, Part(int(found[0][0]), DEBTOR_PARTS))
+    case = features.filter(
+        (pl.col("client_id") == d["client_id"]) & (pl.col("case_id") == d["case_id"])
+    )
+    words = scorer.reasons(case).get_column("reasons")
+    return str(words[0]) if len(words) and words[0] is not None else None
 
 
 def _rule_lines(d: dict[str, Any], day: date) -> list[str]:
@@ -333,12 +378,13 @@ def explain_case(
         rejected = _rejected_rows(con, home, day, case_id, client)
         if client is None and rejected:
             client = next((r["client_id"] for r in rejected if r["client_id"]), None)
-        lines = _explain(con, case_id, client, day, rejected)
+        lines = _explain(con, home, case_id, client, day, rejected)
     return Explanation(client or "", case_id, day, lines)
 
 
 def _explain(
     con: duckdb.DuckDBPyConnection,
+    home: Path,
     case_id: str,
     client: str | None,
     day: date,
@@ -399,7 +445,7 @@ def _explain(
     )
     method = str(run[0]["method"] or "model") if run else "model"
     version = run[0]["model_version"] if run else None
-    lines.extend(_score_lines(d, method, version))
+    lines.extend(_score_lines(d, method, version, _reasons(con, home, day, d, method, version)))
     lines.extend(_rule_lines(d, day))
     lines.extend(_decision_lines(d, work, con, day))
     lines.extend(_since_lines(con, str(client), case_id, day, d))

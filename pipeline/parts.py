@@ -119,6 +119,12 @@ class CaseParts:
             cases.write_ipc(self._path(self._count), compression="lz4")
         self._count += 1
 
+    def get(self, index: int) -> pl.DataFrame:
+        """Part ``index``'s frame (as ``add`` was given it)."""
+        if self._folder is None:
+            return self._frames[index]
+        return pl.read_ipc(self._path(index))
+
     def __len__(self) -> int:
         return self._count
 

@@ -35,10 +35,10 @@ import polars as pl
 
 from models.drift import Counts, add_counts
 from models.features import night_inputs
-from models.score import SCORE_SCHEMA, Scores, night_scorer
+from models.score import REASON_INPUTS, SCORE_SCHEMA, NightScorer, Scores, night_scorer
 from pipeline import stream, warehouse
 from pipeline.allocate import BOOK_COLUMNS, OVER_CAPACITY, allocate
-from pipeline.assemble import PlacedNight, assemble_parts
+from pipeline.assemble import PartReasons, PlacedNight, assemble_parts
 from pipeline.changes import CHANGE_KINDS, DEBTOR_VALUES
 from pipeline.errors import CaseflowError, UsageError
 from pipeline.evidence import gather
@@ -643,6 +643,7 @@ class Decided:
     # rows at 10M cases) are let go once the strategy has read them
     strategy: dict[str, Any]
     book: int  # cases in the night's book
+    reasons: PartReasons  # the reasons of a part's worked cases
 
 
 def _score_and_decide(
@@ -666,12 +667,16 @@ def _score_and_decide(
     debtors: list[pl.DataFrame] = []
     counts: Counts = {}
     book = 0
+    kept = cases.beside("features")
     for part in parts:
         last = part.index == part.count - 1
         with timer.stage("score", last=last):
             # the book and its features, in one query on the contact stats the load keeps
             night, features = night_inputs(con, business_date, part)
-            frame, found = scorer.score(features)
+            # no reasons yet: they are worded once the worked cases are known (about 1% of
+            # the book), from the features kept here (``_worked_reasons``)
+            frame, found = scorer.score(features, explain=False)
+            kept.add(features.select(REASON_INPUTS))
             del features
             counts = add_counts(counts, found)
         with timer.stage("strategy", last=False):
@@ -689,7 +694,16 @@ def _score_and_decide(
         every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
     # the report reads the book's scores from the review's decisions: no frame is kept here
     scores = scorer.scores(pl.DataFrame(schema=SCORE_SCHEMA), counts)
-    return Decided(every, scores, evidence.record(), book)
+    return Decided(every, scores, evidence.record(), book, partial(_worked_reasons, scorer, kept))
+
+
+def _worked_reasons(
+    scorer: NightScorer, features: CaseParts, index: int, worked: pl.DataFrame
+) -> pl.DataFrame:
+    """The reasons of part ``index``'s ``worked`` cases (client_id, case_id), worded from the
+    features the score stage kept (``assemble.PartReasons``)."""
+    keys = ["client_id", "case_id"]
+    return scorer.reasons(features.get(index).join(worked.select(keys), on=keys, how="semi"))
 
 
 def _allocate_and_stage(
@@ -710,7 +724,7 @@ def _allocate_and_stage(
     with CaseParts.cleared(home, len(parts)) as cases:
         decided = _score_and_decide(con, home, business_date, policy, roster, timer, parts, cases)
         debtors, scores, book = decided.debtors, decided.scores, decided.book
-        strategy = decided.strategy
+        strategy, reasons = decided.strategy, decided.reasons
         del decided
         with timer.stage("allocate"):
             allocation = allocate(debtors, roster, policy)
@@ -726,13 +740,14 @@ def _allocate_and_stage(
                 business_date,
                 partial(case_details, con),
                 holds,
+                reasons,
             )
             # what the rest of the night reads of them: the optimiser's account, and each
             # debtor's channel values (the decisions keep them); 9M debtors' rows at 10M cases
             allocated = allocation.stats
             kept = (*DEBTOR_VALUES, PART_COLUMN)  # the part index: the review's slices by part
             debtors = debtors.select(c for c in debtors.columns if c in kept)
-            del allocation
+            del allocation, reasons  # the book's features (a million rows a part) with them
         replaces = _previous_run(con, business_date)
         with timer.stage("review"):
             # each part's decisions are stored as they are made (the book's are never held)

@@ -207,6 +207,10 @@ def test_explain_a_moved_a_held_and_a_rejected_case(nights: Nights) -> None:
     held = holds.filter(pl.col("reason") == "over capacity").row(0, named=True)
     text = explain_case(nights.home, held["case_id"], NIGHT1, held["client_id"]).text()
     assert "decision: held: over capacity" in text
+    # the night stored no reasons for a held case: they are worded now, as the night would have
+    # (by the R6 rule here: no model was trained), from the first night's features although
+    # the second has been loaded since
+    assert "reasons: R6 rule (no trained model): " in text and " days overdue" in text
 
     text = explain_case(nights.home, "SO0000011", NIGHT1).text()  # amount_owed -350
     assert "cases_southlend.csv row 7: column amount_owed broke not_positive" in text

@@ -259,6 +259,42 @@ def test_the_day_after_answers_from_the_warehouse(night: NightSummary, tmp_path:
     assert "the night used the case as an earlier file gave it" in text and "score:" in text
 
 
+def test_reasons_are_worded_for_the_worked_cases_and_on_demand_for_a_held_one(
+    night: NightSummary,
+) -> None:
+    """The night words the reasons of its worked cases only (issue 8: re-scoring every case
+    for its reasons was most of the scoring), the very words scoring the whole book gives;
+    `caseflow explain` words a held case's from the night's features and model."""
+    from models.score import score_night
+    from pipeline.explain import explain_case
+
+    home = night.out_dir.parent.parent / "home"
+    con = _warehouse(night)
+    try:
+        stored = select(
+            con,
+            "select client_id, case_id, placement, reasons from decisions where business_date = ?",
+            [TONIGHT],
+        )
+        whole = score_night(con, home, TONIGHT).frame.select("client_id", "case_id", "reasons")
+    finally:
+        con.close()
+    keys = ["client_id", "case_id"]
+    worked = stored.filter(pl.col("placement") == "worked").join(whole, on=keys, suffix="_whole")
+    assert worked.height > 500 and worked.get_column("reasons").null_count() == 0
+    assert (worked.get_column("reasons") == worked.get_column("reasons_whole")).all()
+    published = _worklists(night.out_dir).select(*keys, "reasons")
+    assert published.height == worked.height
+    assert_frame_equal(
+        published.sort(keys), worked.select(*keys, "reasons").sort(keys), check_dtypes=False
+    )
+    held = stored.filter(pl.col("placement") == "held")
+    assert held.get_column("reasons").null_count() == held.height  # none stored
+    case = held.join(whole, on=keys).filter(pl.col("reasons_right").is_not_null()).row(0)
+    text = explain_case(home, case[1], TONIGHT, case[0]).text()
+    assert f"reasons: {case[4]}" in text, text
+
+
 def test_issue_4_one_debtor_one_decision_on_the_worklists(night: NightSummary) -> None:
     frames = [_csv(p) for p in sorted((night.out_dir / "worklists").glob("*.csv"))]
     every = pl.concat(frames, how="diagonal")
