@@ -25,7 +25,6 @@ import polars as pl
 from pipeline import warehouse
 from pipeline.assemble import (
     ASSEMBLE_INPUTS,
-    HOLD_COLUMNS,
     WORKLIST_COLUMNS,
     NightFrames,
     PlacedNight,
@@ -184,15 +183,18 @@ def review_night(
     over the parts of a night's cases (pipeline.parts; one part: ``[cases]``) and their
     ``holds`` (``assemble_parts``'s); ``debtors`` has each debtor's channel values, and its part
     (``pipeline.parts.PART_COLUMN``) when the night is in parts. Each part's decisions are made
-    and compared with the night before, and its decisions, holds and changes are stored (inside
-    the caller's transaction) before the next part: the book's are never held whole. The review
+    and compared with the night before, and its decisions (the holds among them: ``holds`` is a
+    view of them) and changes are stored (inside the caller's transaction) before the next part:
+    the book's are never held whole. The review
     keeps their figures (``ReviewFigures``), counted part by part."""
     before = previous_night(con, business_date)
     load = collector_load(placed.worklists)
     stamp = {"business_date": business_date, "run_id": run_id}
     deciles = training_deciles(home, model_version)
     reference = score_reference(home, model_version)
-    for table in ("decisions", "holds", "changes"):  # a re-run of the date replaces them
+    # a re-run of the date replaces them (holds: a view of the decisions, sql/schema.sql; the
+    # holds a warehouse recorded before it are replaced too)
+    for table in ("decisions", "holds_recorded", "changes"):
         con.execute(f"delete from {table} where business_date = ?", [business_date])
     figures = ReviewFigures()
     for index, (cases, part_holds) in enumerate(zip(parts, holds, strict=True)):
@@ -201,7 +203,6 @@ def review_night(
         previous = None if before is None else _decisions_of(con, before, PREVIOUS_COLUMNS, cases)
         changes = night_changes(decisions, previous, roster, load)
         _insert(con, "decisions", decisions, stamp)
-        _insert(con, "holds", part_holds.select(HOLD_COLUMNS), stamp)
         _insert(con, "changes", changes, stamp)
         figures += ReviewFigures.of(decisions, changes, deciles or (), reference)
         del decisions, previous, changes, part_holds

@@ -65,8 +65,19 @@ def connect(home: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
     if not read_only:
+        _keep_recorded_holds(con)
         con.execute(sql_text("schema"))
     return con
+
+
+def _keep_recorded_holds(con: duckdb.DuckDBPyConnection) -> None:
+    """An older warehouse's ``holds`` table becomes ``holds_recorded``, so that ``holds`` can be
+    the view of the decisions that ``sql/schema.sql`` makes it (issue 8), its nights' rows kept."""
+    found = con.execute(
+        "select 1 from duckdb_tables() where schema_name = 'main' and table_name = 'holds'"
+    ).fetchall()
+    if found:
+        con.execute("ALTER TABLE holds RENAME TO holds_recorded")
 
 
 def query(

@@ -129,10 +129,10 @@ CREATE TABLE IF NOT EXISTS allocations (
     PRIMARY KEY (business_date, client_id, case_id)
 );
 
--- Issue 8: no PRIMARY KEY (_record deletes a night's holds before writing them): with ~99% of a
--- book held, the key's index was half the cost of recording a night (0.5 of 1.3 CPU s per
--- million holds, and 0.4 s more at commit). A warehouse created before keeps its key.
-CREATE TABLE IF NOT EXISTS holds (
+-- The holds of the nights recorded before `holds` became a view of the decisions (issue 8, see
+-- the view at the end): pipeline/warehouse.py renames an older warehouse's `holds` table to
+-- this, and no night writes here any more. Empty in a warehouse created since.
+CREATE TABLE IF NOT EXISTS holds_recorded (
     business_date DATE NOT NULL,
     run_id VARCHAR NOT NULL,
     client_id VARCHAR NOT NULL,
@@ -181,8 +181,8 @@ ALTER TABLE allocations ADD COLUMN IF NOT EXISTS debtor_ref VARCHAR;
 ALTER TABLE allocations ADD COLUMN IF NOT EXISTS cycle INTEGER;
 ALTER TABLE allocations ADD COLUMN IF NOT EXISTS cycle_week INTEGER;
 
-ALTER TABLE holds ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
-ALTER TABLE holds ADD COLUMN IF NOT EXISTS detail VARCHAR;
+ALTER TABLE holds_recorded ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
+ALTER TABLE holds_recorded ADD COLUMN IF NOT EXISTS detail VARCHAR;
 
 -- Every case of each night's book: the rules, the values, where it went (pipeline/changes.py).
 -- Issue 8: no PRIMARY KEY (record_review deletes a night's rows before writing them): the index
@@ -324,3 +324,28 @@ CREATE TABLE IF NOT EXISTS case_contact_stats (
     promises STRUCT(note_id VARCHAR, promised_on DATE, due_on DATE)[],  -- every promise to pay
     known_through DATE  -- the latest night whose notes are folded in
 );
+
+-- Every held case of each night, with its reason (holds.csv, sql/holds_csv.sql). Issue 8: a view
+-- of the decisions, which keep every case of the book with where it went: a held decision is
+-- exactly a hold (pipeline/changes.py decisions_frame), and a table of its own wrote nearly the
+-- whole book a second time every night (8.5 s of a 10M-case night, 9.9M rows). The nights
+-- recorded before keep their rows in holds_recorded: those without decisions are read there.
+-- (the columns it reads, in place on a decisions table older than them)
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS customer_id VARCHAR;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS hold_reason VARCHAR;
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS hold_detail VARCHAR;
+CREATE OR REPLACE VIEW holds AS
+SELECT
+    business_date,
+    run_id,
+    client_id,
+    case_id,
+    customer_id,
+    hold_reason AS reason,
+    hold_detail AS detail
+FROM decisions
+WHERE placement = 'held'
+UNION ALL
+SELECT business_date, run_id, client_id, case_id, customer_id, reason, detail
+FROM holds_recorded AS r
+WHERE NOT EXISTS (SELECT 1 FROM night_reviews AS n WHERE n.business_date = r.business_date);

@@ -471,7 +471,11 @@ def test_holds_and_changes_written_from_the_warehouse_in_batches_are_the_frames_
     )
     con = warehouse.connect(tmp_path / "home")
     stamp = [pl.lit(TONIGHT).alias("business_date"), pl.lit("r").alias("run_id")]
-    for table, frame in (("holds", holds), ("changes", changes)):
+    # the holds are the held decisions (the ``holds`` view, sql/schema.sql)
+    held = holds.rename({"reason": "hold_reason", "detail": "hold_detail"}).with_columns(
+        placement=pl.lit("held")
+    )
+    for table, frame in (("decisions", held), ("changes", changes)):
         warehouse.frame_relation(con, frame.with_columns(stamp)).query(
             "rows", f"insert into {table} by name select * from rows"
         )
@@ -499,7 +503,7 @@ def test_holds_and_changes_written_from_the_warehouse_in_batches_are_the_frames_
         assert data.count(BOM) == 1 and data.count(b"client_id") == 1, name
     manifest = json.loads((tmp_path / "stored" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["outputs"]["holds.csv"]["rows"] == holds.height
-    con.execute("delete from holds")  # a night without holds: the header alone
+    con.execute("delete from decisions")  # a night without holds: the header alone
     publish(tmp_path / "empty", stored)
     publish(tmp_path / "empty-framed", NightOutputs(**{**framed.__dict__, "holds": holds.clear()}))
     empty = (tmp_path / "empty" / "holds.csv").read_bytes()

@@ -421,3 +421,49 @@ def test_the_warehouse_keeps_every_column_a_worklist_shows() -> None:
     schema = warehouse.sql_text("schema")
     for column in WORKLIST_COLUMNS:
         assert re.search(rf"\b{column}\b", schema), f"allocations has no column {column}"
+
+
+def test_holds_are_the_held_decisions_and_an_older_warehouse_keeps_its_own(tmp_path: Path) -> None:
+    """``holds`` is a view of the held decisions (issue 8: no second copy of nearly the whole
+    book a night). A warehouse from before keeps the holds it recorded: its table is renamed
+    ``holds_recorded`` once, and its nights without decisions are read from there."""
+    old = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    old.execute(  # the holds table as the first schema made it, key and all
+        "create table holds (business_date date not null, run_id varchar not null, "
+        "client_id varchar not null, case_id varchar not null, reason varchar not null, "
+        "primary key (business_date, client_id, case_id))"
+    )
+    old.execute(
+        "insert into holds values ('2026-10-01', 'r0', 'EASTBANK', 'E1', 'paid'), "
+        "('2026-10-02', 'r1', 'EASTBANK', 'E1', 'paid')"
+    )
+    old.close()
+    expected = [
+        (date(2026, 10, 1), "EASTBANK", "E1", None, "paid", None),  # recorded, no decisions
+        (date(2026, 10, 2), "EASTBANK", "E1", "C1", "legal", "extension due"),  # the decisions'
+    ]
+    for attempt in range(2):  # the rename happens once; connecting again changes nothing
+        con = warehouse.connect(tmp_path)
+        if attempt == 0:
+            con.execute(
+                "insert into night_reviews values ('2026-10-02', 'r1', 'notes', ?)", [TONIGHT]
+            )
+            con.execute(
+                "insert into decisions (business_date, run_id, client_id, case_id, customer_id, "
+                "placement, hold_reason, hold_detail) values "
+                "('2026-10-02', 'r1', 'EASTBANK', 'E1', 'C1', 'held', 'legal', 'extension due'), "
+                "('2026-10-02', 'r1', 'EASTBANK', 'E2', 'C2', 'worked', null, null)"
+            )
+        found = con.execute(
+            "select business_date, client_id, case_id, customer_id, reason, detail from holds "
+            "order by all"
+        ).fetchall()
+        kinds = dict(
+            con.execute(
+                "select table_name, table_type from information_schema.tables "
+                "where table_name in ('holds', 'holds_recorded')"
+            ).fetchall()
+        )
+        con.close()
+        assert found == expected
+        assert kinds == {"holds": "VIEW", "holds_recorded": "BASE TABLE"}
