@@ -540,8 +540,11 @@ def _parquet_column(values: Any, value_type: str | None, name: str, column: str)
     )
 
 
-def _read_parquet(data: bytes, name: str, compact: bool) -> tuple[str, pl.DataFrame]:
-    """The kind and the contract's columns, one at a time (the peak is the frame and one column).
+def _read_parquet(
+    data: bytes, name: str, compact: bool, only: Collection[str] | None = None
+) -> tuple[str, pl.DataFrame]:
+    """The kind and the contract's columns, one at a time (the peak is the frame and one column);
+    ``only``: of those, just these.
 
     Read by pyarrow: on a damaged file it raises where polars' reader can panic (a Rust panic is
     not an ``Exception``, and prints to stderr).
@@ -565,6 +568,8 @@ def _read_parquet(data: bytes, name: str, compact: bool) -> tuple[str, pl.DataFr
     few = [raw for raw, column in mapping.items() if compact and column in FEW_VALUES]
     columns: list[pl.Series] = []
     for raw, column in mapping.items():
+        if only is not None and column not in only:
+            continue
         try:
             if raw == next(iter(few), None):
                 parquet = pq.ParquetFile(io.BytesIO(data), read_dictionary=few)
@@ -758,16 +763,18 @@ def _finish(
 
 
 def read_file(
-    data: bytes, name: str, *, compact: bool = False
+    data: bytes, name: str, *, compact: bool = False, only: Collection[str] | None = None
 ) -> tuple[str, pl.DataFrame, str | None]:
     """Read one received file into (kind, frame, encoding); InputFileError if it cannot be.
 
     ``compact`` (the night's ingest): the columns of ``FEW_VALUES`` and ``_file`` as polars
     Categoricals; else all text is text (``caseflow explain`` reads an archived file so).
+    ``only``: of the contract's columns, a Parquet file's are read for these alone (the others
+    are null; a text or Excel file is parsed whole, as it must be to number its rows).
     """
     suffix = Path(name).suffix.lower()
     if suffix == ".parquet":
-        kind, frame = _read_parquet(data, name, compact)
+        kind, frame = _read_parquet(data, name, compact, only)
         return kind, _compacted(_finish(frame, name, None, None, kind), compact), None
     if suffix == ".xlsx":
         table = _read_xlsx(data, name)

@@ -304,3 +304,28 @@ def test_read_ahead_keeps_the_order_makes_one_ahead_and_raises_where_the_error_w
             assert len(made) <= n + 2  # this one and at most the next
             got.append(n)
     assert got == [0, 1, 2]
+
+
+def test_explain_finds_a_rejected_row_of_a_parquet_file_by_its_keys_alone(tmp_path: Path) -> None:
+    """``caseflow explain`` reads only the keys of an archived Parquet file to find the rejected
+    rows of a case (a large night's notes are tens of millions of rows): the same rows and
+    numbers as reading it whole."""
+    from pipeline.explain import explain_case
+    from pipeline.ingest import read_file
+    from pipeline.run import run_night
+
+    notes = [note(n) for n in range(1, 7)]
+    notes[2] = note(3, outcome="bogus")  # row 3 of the file: an outcome not in the contract
+    folder = folder_with(tmp_path, contacts_a=notes)
+    home = tmp_path / "home"
+    run_night(TONIGHT, folder, tmp_path / "out" / TONIGHT.isoformat(), home)
+    text = explain_case(home, "EA0000003", TONIGHT, "EASTBANK").text()
+    assert "contacts_a.parquet row 3: column outcome broke unknown_value" in text, text
+    assert "rejected that night" not in explain_case(home, "EA0000004", TONIGHT).text()
+    data = (folder / "contacts_a.parquet").read_bytes()
+    _, keys, _ = read_file(data, "contacts_a.parquet", only=("client_id", "case_id"))
+    _, every, _ = read_file(data, "contacts_a.parquet")
+    assert keys.get_column("outcome").null_count() == keys.height  # not read
+    assert keys.select("client_id", "case_id", "_row").equals(
+        every.select("client_id", "case_id", "_row")
+    )
