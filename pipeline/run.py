@@ -667,7 +667,7 @@ def _score_and_decide(
     debtors: list[pl.DataFrame] = []
     counts: Counts = {}
     book = 0
-    kept = cases.beside("features")
+    scored = cases.beside("features")  # what the reasons of the worked cases are worded from
     for part in parts:
         last = part.index == part.count - 1
         with timer.stage("score", last=last):
@@ -676,7 +676,7 @@ def _score_and_decide(
             # no reasons yet: they are worded once the worked cases are known (about 1% of
             # the book), from the features kept here (``_worked_reasons``)
             frame, found = scorer.score(features, explain=False)
-            kept.add(features.select(REASON_INPUTS))
+            scored.add(features.select(REASON_INPUTS))
             del features
             counts = add_counts(counts, found)
         with timer.stage("strategy", last=False):
@@ -694,7 +694,7 @@ def _score_and_decide(
         every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
     # the report reads the book's scores from the review's decisions: no frame is kept here
     scores = scorer.scores(pl.DataFrame(schema=SCORE_SCHEMA), counts)
-    return Decided(every, scores, evidence.record(), book, partial(_worked_reasons, scorer, kept))
+    return Decided(every, scores, evidence.record(), book, partial(_worked_reasons, scorer, scored))
 
 
 def _worked_reasons(
