@@ -91,7 +91,7 @@ ASSEMBLE_INPUTS = (
 # only (models.score.NightScorer.reasons; issue 8).
 PartReasons = Callable[[int, pl.DataFrame], pl.DataFrame]
 
-# A hold's columns (``place``'s), as holds.csv and the ``holds`` table have them.
+# A hold's columns (``place``'s), as holds.csv and the ``holds`` view have them.
 HOLD_COLUMNS = ("client_id", "case_id", "customer_id", "reason", "detail")
 # The detail of a hold whose case reaches the R3 extension point (``place``).
 EXTENSION_DUE = "extension due"

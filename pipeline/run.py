@@ -228,8 +228,8 @@ def _record(
     roster: pl.DataFrame | None = None,
 ) -> None:
     """Keep tonight's allocation, review and run in the warehouse (continuity, export,
-    explain); the holds, decisions and changes are stored already, part by part
-    (``review_night``). A re-run of the same date replaces that date's allocation.
+    explain); the decisions (and so the holds, a view of them) and changes are stored already,
+    part by part (``review_night``). A re-run of the same date replaces that date's allocation.
     """
     run_id = manifest["run_id"]
     params = {"business_date": business_date}
@@ -728,7 +728,8 @@ def _allocate_and_stage(
         del decided
         with timer.stage("allocate"):
             allocation = allocate(debtors, roster, policy)
-            # each part's holds wait beside its cases for the review, which stores them
+            # each part's holds wait beside its cases for the review, which stores them with
+            # its decisions (the ``holds`` view, sql/schema.sql)
             holds = cases.beside("holds")
             # names, numbers and addresses of the worked rows only: the book carries none
             placed = assemble_parts(
@@ -813,7 +814,8 @@ def _allocate_and_stage(
                 business_date=business_date,
                 run_id=run_id,
                 worklists=placed.worklists,
-                # the holds and changes review_night stored, read back a batch at a time
+                # the holds (held decisions) and changes review_night stored, read back a batch
+                # at a time
                 holds=partial(warehouse.query_batches, con, "holds_csv", params, CSV_BATCH_ROWS),
                 letters=placed.letters,
                 rejects=rejects,

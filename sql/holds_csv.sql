@@ -1,7 +1,8 @@
--- holds.csv of a night, from the holds review_night stored part by part (pipeline/publish.py
--- writes it in batches, never the night's holds at once). The order is the file's: by client,
--- case and reason, each as published, i.e. with a formula-looking value prefixed with ' (CSV
--- injection, publish.escape_formulas), which can move it among the others.
+-- holds.csv of a night, from the decisions review_night stored part by part (the `holds` view of
+-- the held ones, sql/schema.sql; pipeline/publish.py writes it in batches, never the night's
+-- holds at once). The order is the file's: by client, case and reason, each as published, i.e.
+-- with a formula-looking value prefixed with ' (CSV injection, publish.escape_formulas), which
+-- can move it among the others.
 select client_id, case_id, customer_id, reason, detail
 from holds
 where business_date = $business_date
