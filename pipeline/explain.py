@@ -26,7 +26,7 @@ from pipeline.errors import CaseflowError, InputFileError, UsageError
 from pipeline.export import published_nights, reading
 from pipeline.ingest import read_file
 from pipeline.masking import mask_name
-from pipeline.parts import Part
+from pipeline.parts import debtor_part
 
 
 @dataclass(frozen=True)
@@ -163,12 +163,6 @@ def _score_lines(
     return lines
 
 
-# The debtor's part of a night's book (pipeline.parts) is asked for with this many parts: the
-# hash of (client_id, customer_id) modulo it is the debtor's own (a collision is one more
-# debtor's cases, left out by the key).
-DEBTOR_PARTS = 2**62
-
-
 def _reasons(
     con: duckdb.DuckDBPyConnection,
     home: Path,
@@ -180,8 +174,10 @@ def _reasons(
     """The case's reasons: as the night stored them (its worked cases'), else worded now, as
     the night would have, from the night's features and model (the night words only its worked
     cases' reasons, issue 8). None when the night's model can no longer be loaded."""
-    if d.get("reasons") or d.get("placement") != "held":
-        return str(d["reasons"]) if d.get("reasons") else None
+    if d.get("reasons"):
+        return str(d["reasons"])
+    if d.get("placement") != "held":
+        return None
     # imported here: the model's modules are needed for this answer only
     from models.features import night_features
     from models.score import NightScorer, night_model
@@ -190,14 +186,10 @@ def _reasons(
         scorer = NightScorer(night_model(home, version) if method == "model" else None)
     except CaseflowError:
         return None
-    found = con.execute(
-        "select hash(client_id, customer_id) % cast(? as ubigint) from case_snapshots "
-        "where business_date = ? and client_id = ? and case_id = ?",
-        [DEBTOR_PARTS, day, d["client_id"], d["case_id"]],
-    ).fetchall()
-    if not found:
+    part = debtor_part(con, day, d["client_id"], d["case_id"])
+    if part is None:
         return None
-    features = night_features(con, day, Part(int(found[0][0]), DEBTOR_PARTS))
+    features = night_features(con, day, part)
     case = features.filter(
         (pl.col("client_id") == d["client_id"]) & (pl.col("case_id") == d["case_id"])
     )

@@ -90,6 +90,25 @@ def night_parts(
     return [Part(i, count) for i in range(count)]
 
 
+# Parts as many as this make a part of one debtor (``debtor_part``): the hash modulo it is the
+# debtor's own (a collision adds another debtor's cases, which its caller leaves out by key).
+DEBTOR_PARTS = 2**62
+
+
+def debtor_part(
+    con: duckdb.DuckDBPyConnection, business_date: date, client_id: str, case_id: str
+) -> Part | None:
+    """The part of night ``business_date``'s book that holds the debtor of this case and little
+    else (the queries' own hash split, ``DEBTOR_PARTS`` parts), or None if the night's snapshot
+    has no such case."""
+    found = con.execute(
+        "select hash(client_id, customer_id) % cast(? as ubigint) from case_snapshots "
+        "where business_date = ? and client_id = ? and case_id = ?",
+        [DEBTOR_PARTS, business_date, client_id, case_id],
+    ).fetchall()
+    return Part(int(found[0][0]), DEBTOR_PARTS) if found else None
+
+
 class CaseParts:
     """The decided cases of a night's parts, in order, read back one part at a time.
 
@@ -129,11 +148,8 @@ class CaseParts:
         return self._count
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
-        if self._folder is None:
-            yield from self._frames
-            return
         for index in range(self._count):
-            yield pl.read_ipc(self._path(index))
+            yield self.get(index)
 
     @classmethod
     @contextmanager
