@@ -664,7 +664,9 @@ def _score_and_decide(
         scorer = night_scorer(home)
     with timer.stage("strategy", last=False):
         evidence = gather(con, business_date, policy)  # estimates from the history (issue 4)
-    debtors: list[pl.DataFrame] = []
+    # the parts' debtors, kept as their cases are (on disk beyond one part): held in memory they
+    # added up to 0.6 GB by the last part at 10M cases, where the night peaks (issue 8)
+    debtors = cases.beside("debtors")
     counts: Counts = {}
     book = 0
     scored = cases.beside("features")  # what the reasons of the worked cases are worded from
@@ -689,9 +691,9 @@ def _score_and_decide(
             del part_cases
             # what the allocation, the placement and the review read of a debtor, no more
             # (7.5M debtors at 10M cases: the strategy's own columns were 0.14 GB of 0.74)
-            debtors.append(tag_part(part_debtors.select(*BOOK_COLUMNS, "debtor_total_owed"), part))
+            debtors.add(tag_part(part_debtors.select(*BOOK_COLUMNS, "debtor_total_owed"), part))
     with timer.stage("strategy"):  # the debtors in debtor_key order, as the allocation expects
-        every = pl.concat(debtors).sort("debtor_key") if len(debtors) > 1 else debtors[0]
+        every = pl.concat(list(debtors)).sort("debtor_key") if len(debtors) > 1 else debtors.get(0)
     # the report reads the book's scores from the review's decisions: no frame is kept here
     scores = scorer.scores(pl.DataFrame(schema=SCORE_SCHEMA), counts)
     return Decided(every, scores, evidence.record(), book, partial(_worked_reasons, scorer, scored))
