@@ -475,7 +475,7 @@ def _memory_failure(exc: BaseException) -> CaseflowError | None:
         return None
     return CaseflowError(
         f"the warehouse ran out of memory within DuckDB's limit of {warehouse.memory_limit()} "
-        "(CASEFLOW_DUCKDB_MEMORY, e.g. 8GB, or half the machine when unset): raise it or run "
+        "(CASEFLOW_DUCKDB_MEMORY, e.g. 8GB; 2GB when unset): raise it or run "
         "the night on a machine with more memory; the night was rolled back: the warehouse and "
         "the nights published before are as they were"
     )

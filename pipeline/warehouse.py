@@ -33,21 +33,30 @@ def sql_text(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
+# DuckDB's limit when CASEFLOW_DUCKDB_MEMORY is not set (or half the machine, if less). More
+# bought little and cost its size in the night's peak (issue 8, README "Performance"): at 1M and
+# 3M cases the nights took as long at 2GB as at half of a 24 GiB machine, at the same peak; at
+# 10M the night was 5% faster at half the machine (364 s against 383 s, its load spilling less)
+# and peaked at 7.3 GB against 5.6 GB.
+DEFAULT_MEMORY_MB = 2000
+
+
 def memory_limit() -> str:
-    """DuckDB's memory limit: ``CASEFLOW_DUCKDB_MEMORY`` (e.g. ``4GB``), else half the machine.
+    """DuckDB's memory limit: ``CASEFLOW_DUCKDB_MEMORY`` (e.g. ``4GB``), else 2GB, or half the
+    machine if that is less.
 
     DuckDB's own default (80% of the memory) assumes it has the process to itself; the night
-    also holds polars frames and the model's arrays beside it, so DuckDB gets half and spills
-    its larger joins and sorts to ``warehouse.duckdb.tmp`` beyond that, rather than the night
-    growing into the OOM killer."""
+    also holds polars frames and the model's arrays beside it, so DuckDB gets what its queries
+    use well and spills its larger joins and sorts to ``warehouse.duckdb.tmp`` beyond that,
+    rather than the night growing into the OOM killer or crowding the machine's other work."""
     configured = os.environ.get("CASEFLOW_DUCKDB_MEMORY", "").strip()
     if re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", configured, flags=re.IGNORECASE):
         return configured
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return "4GB"
-    return f"{max(total // 2 // 2**20, 256)}MB"
+        total = 2 * DEFAULT_MEMORY_MB * 10**6
+    return f"{max(min(total // 2 // 10**6, DEFAULT_MEMORY_MB), 256)}MB"
 
 
 def connect(home: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

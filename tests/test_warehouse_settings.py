@@ -1,4 +1,5 @@
-"""DuckDB's memory limit: half the machine by default, CASEFLOW_DUCKDB_MEMORY when well formed."""
+"""DuckDB's memory limit: 2GB by default (half the machine if less), CASEFLOW_DUCKDB_MEMORY when
+well formed."""
 
 from __future__ import annotations
 
@@ -27,15 +28,26 @@ def test_the_warehouse_takes_the_configured_memory_limit(
     assert _limit(tmp_path) == "2.7 GiB"  # DuckDB prints 3 GB (10^9 bytes) in GiB
 
 
-def test_a_malformed_limit_falls_back_to_half_the_machine(
+def test_a_malformed_limit_falls_back_to_the_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CASEFLOW_DUCKDB_MEMORY", "3GB'; select 1; --")
-    half = warehouse.memory_limit()
-    assert half.endswith("MB") and int(half[:-2]) >= 256
+    default = warehouse.memory_limit()
+    assert default.endswith("MB") and 256 <= int(default[:-2]) <= warehouse.DEFAULT_MEMORY_MB
     monkeypatch.delenv("CASEFLOW_DUCKDB_MEMORY")
-    assert warehouse.memory_limit() == half
-    assert _limit(tmp_path).endswith("GiB")
+    assert warehouse.memory_limit() == default
+    assert _limit(tmp_path).endswith("iB")
+
+
+def test_the_default_limit_is_2gb_or_half_a_small_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than 2GB bought little and cost its size in a large night's peak (README,
+    Performance); a machine of less than 4GB gives DuckDB half of it."""
+    monkeypatch.delenv("CASEFLOW_DUCKDB_MEMORY", raising=False)
+    pages = {"SC_PAGE_SIZE": 4096}
+    for machine_bytes, expected in ((24 * 2**30, "2000MB"), (2_048_000_000, "1024MB")):
+        pages["SC_PHYS_PAGES"] = machine_bytes // 4096
+        monkeypatch.setattr(os, "sysconf", pages.__getitem__)
+        assert warehouse.memory_limit() == expected
 
 
 def test_duckdb_hands_freed_memory_back_between_queries(tmp_path: Path) -> None:
