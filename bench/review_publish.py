@@ -134,7 +134,7 @@ def run(home: Path, day: date, repeat: int, keep_index: bool = False) -> dict[st
                 scratch,
                 [f["cases"]],
                 [frames.holds],
-                f["debtors"],
+                [f["debtors"]],
                 PlacedNight(frames.worklists, frames.letters, HoldCounts.of(frames.holds)),
                 f["roster"],
                 policy,

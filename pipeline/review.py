@@ -40,7 +40,6 @@ from pipeline.changes import (
     sort_changes,
 )
 from pipeline.errors import CaseflowError
-from pipeline.parts import part_rows
 from pipeline.policy import Policy
 from pipeline.report import ReviewFigures
 from pipeline.scorecards import SCORECARD_SCHEMA, cycle_start, scorecards
@@ -171,7 +170,7 @@ def review_night(
     home: Path,
     parts: Iterable[pl.DataFrame],
     holds: Iterable[pl.DataFrame],
-    debtors: pl.DataFrame,
+    debtors: Iterable[pl.DataFrame],
     placed: PlacedNight,
     roster: pl.DataFrame,
     policy: Policy,
@@ -181,12 +180,12 @@ def review_night(
 ) -> NightReview:
     """Decisions, changes since the previous published night, scorecards, training deciles,
     over the parts of a night's cases (pipeline.parts; one part: ``[cases]``) and their
-    ``holds`` (``assemble_parts``'s); ``debtors`` has each debtor's channel values, and its part
-    (``pipeline.parts.PART_COLUMN``) when the night is in parts. Each part's decisions are made
-    and compared with the night before, and its decisions (the holds among them: ``holds`` is a
+    ``holds`` (``assemble_parts``'s), and the channel values of each part's debtors
+    (``debtors``, read a part at a time as the cases are). Each part's decisions are made and
+    compared with the night before, and its decisions (the holds among them: ``holds`` is a
     view of them) and changes are stored (inside the caller's transaction) before the next part:
-    the book's are never held whole. The review
-    keeps their figures (``ReviewFigures``), counted part by part."""
+    the book's are never held whole. The review keeps their figures (``ReviewFigures``),
+    counted part by part."""
     before = previous_night(con, business_date)
     load = collector_load(placed.worklists)
     stamp = {"business_date": business_date, "run_id": run_id}
@@ -197,15 +196,15 @@ def review_night(
     for table in ("decisions", "holds_recorded", "changes"):
         con.execute(f"delete from {table} where business_date = ?", [business_date])
     figures = ReviewFigures()
-    for index, (cases, part_holds) in enumerate(zip(parts, holds, strict=True)):
+    for cases, part_holds, part_debtors in zip(parts, holds, debtors, strict=True):
         part = NightFrames(placed.worklists, part_holds, placed.letters)
-        decisions = decisions_frame(cases, part_rows(debtors, index), part, policy)
+        decisions = decisions_frame(cases, part_debtors, part, policy)
         previous = None if before is None else _decisions_of(con, before, PREVIOUS_COLUMNS, cases)
         changes = night_changes(decisions, previous, roster, load)
         _insert(con, "decisions", decisions, stamp)
         _insert(con, "changes", changes, stamp)
         figures += ReviewFigures.of(decisions, changes, deciles or (), reference)
-        del decisions, previous, changes, part_holds
+        del decisions, previous, changes, part_holds, part_debtors
     return NightReview(
         decisions=None,
         changes=None,

@@ -54,7 +54,7 @@ from pipeline.load import (
 )
 from pipeline.locking import home_lock
 from pipeline.masking import scrub_error, scrub_text
-from pipeline.parts import PART_COLUMN, CaseParts, Part, night_parts, tag_part
+from pipeline.parts import CaseParts, Part, night_parts, tag_part
 from pipeline.policy import Policy, load_policy
 from pipeline.publish import (
     NightOutputs,
@@ -638,6 +638,7 @@ class Decided:
     """The night's book scored and decided, part by part (``_score_and_decide``)."""
 
     debtors: pl.DataFrame  # strategy.decide's debtors, in debtor_key order
+    debtor_parts: CaseParts  # the same, part by part (tagged with their part), as decided
     scores: Scores  # the method, the model and the drift; its frame is let go (empty)
     # the evidence's estimates (``Evidence.record``): its frames per case and per debtor (17M
     # rows at 10M cases) are let go once the strategy has read them
@@ -696,7 +697,8 @@ def _score_and_decide(
         every = pl.concat(list(debtors)).sort("debtor_key") if len(debtors) > 1 else debtors.get(0)
     # the report reads the book's scores from the review's decisions: no frame is kept here
     scores = scorer.scores(pl.DataFrame(schema=SCORE_SCHEMA), counts)
-    return Decided(every, scores, evidence.record(), book, partial(_worked_reasons, scorer, scored))
+    reasons = partial(_worked_reasons, scorer, scored)
+    return Decided(every, debtors, scores, evidence.record(), book, reasons)
 
 
 def _worked_reasons(
@@ -726,6 +728,7 @@ def _allocate_and_stage(
     with CaseParts.cleared(home, len(parts)) as cases:
         decided = _score_and_decide(con, home, business_date, policy, roster, timer, parts, cases)
         debtors, scores, book = decided.debtors, decided.scores, decided.book
+        debtor_parts = decided.debtor_parts
         strategy, reasons = decided.strategy, decided.reasons
         del decided
         with timer.stage("allocate"):
@@ -745,12 +748,11 @@ def _allocate_and_stage(
                 holds,
                 reasons,
             )
-            # what the rest of the night reads of them: the optimiser's account, and each
-            # debtor's channel values (the decisions keep them); 9M debtors' rows at 10M cases
+            # what the rest of the night reads of them: the optimiser's account; each debtor's
+            # channel values (the decisions keep them) are read again a part at a time (9M
+            # debtors at 10M cases, held through the review: 0.25 GB of its peak)
             allocated = allocation.stats
-            kept = (*DEBTOR_VALUES, PART_COLUMN)  # the part index: the review's slices by part
-            debtors = debtors.select(c for c in debtors.columns if c in kept)
-            del allocation, reasons  # the book's features (a million rows a part) with them
+            del allocation, reasons, debtors  # the book's features (a million rows a part) too
         replaces = _previous_run(con, business_date)
         with timer.stage("review"):
             # each part's decisions are stored as they are made (the book's are never held)
@@ -759,7 +761,7 @@ def _allocate_and_stage(
                 home,
                 cases,
                 holds,
-                debtors,
+                (part.select(DEBTOR_VALUES) for part in debtor_parts),
                 placed,
                 roster,
                 policy,
@@ -768,7 +770,7 @@ def _allocate_and_stage(
                 run_id,
             )
         # the widest frames let go before the report and the files are made
-        del holds, debtors
+        del holds, debtor_parts
     warnings = _warnings(scores, loaded, roster, placed)
     warnings += _allocation_warnings(allocated)
     warnings += _input_notes(loaded, replaces)
