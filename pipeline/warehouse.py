@@ -35,9 +35,9 @@ def sql_text(name: str) -> str:
 
 # DuckDB's limit when CASEFLOW_DUCKDB_MEMORY is not set (or half the machine, if less). More
 # bought little and cost its size in the night's peak (issue 8, README "Performance"): at 1M and
-# 3M cases the nights took as long at 2GB as at half of a 24 GiB machine, at the same peak; at
-# 10M the night was 5% faster at half the machine (364 s against 383 s, its load spilling less)
-# and peaked at 7.3 GB against 5.6 GB.
+# 3M cases the nights took as long at 2GB as at half of a 24 GiB machine, within 0.1 GB of the
+# same peak; at 10M, half the machine made the night 2% faster (364.3 s against 372.5 s, its
+# load spilling less) and its peak 1.6 GB higher (7,273 MiB against 5,642 MiB).
 DEFAULT_MEMORY_MB = 2000
 
 
