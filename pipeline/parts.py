@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -121,11 +121,21 @@ class CaseParts:
         self._stem = stem
         self._frames: list[pl.DataFrame] = []
         self._count = 0
+        self._columns: list[str] | None = None  # all of them
 
     def beside(self, stem: str) -> CaseParts:
         """Another frame of each part of the night (e.g. its holds, made by the allocation and
         read by the review), kept the same way, in the same folder."""
         return CaseParts(self._folder, stem)
+
+    def select(self, columns: Sequence[str]) -> CaseParts:
+        """The same parts with only ``columns`` (to read later): the frames in memory narrowed,
+        the files read so. Once the wider parts are let go, only those columns stay held."""
+        narrowed = CaseParts(self._folder, self._stem)
+        narrowed._frames = [frame.select(columns) for frame in self._frames]
+        narrowed._count = self._count
+        narrowed._columns = list(columns)
+        return narrowed
 
     def _path(self, index: int) -> Path:
         assert self._folder is not None
@@ -142,7 +152,7 @@ class CaseParts:
         """Part ``index``'s frame (as ``add`` was given it)."""
         if self._folder is None:
             return self._frames[index]
-        return pl.read_ipc(self._path(index))
+        return pl.read_ipc(self._path(index), columns=self._columns)
 
     def __len__(self) -> int:
         return self._count

@@ -728,7 +728,9 @@ def _allocate_and_stage(
     with CaseParts.cleared(home, len(parts)) as cases:
         decided = _score_and_decide(con, home, business_date, policy, roster, timer, parts, cases)
         debtors, scores, book = decided.debtors, decided.scores, decided.book
-        debtor_parts = decided.debtor_parts
+        # what the review reads of each part's debtors (their channel values: the decisions
+        # keep them), a part at a time; the night's 9M at 10M cases are let go after placement
+        debtor_values = decided.debtor_parts.select(DEBTOR_VALUES)
         strategy, reasons = decided.strategy, decided.reasons
         del decided
         with timer.stage("allocate"):
@@ -748,9 +750,8 @@ def _allocate_and_stage(
                 holds,
                 reasons,
             )
-            # what the rest of the night reads of them: the optimiser's account; each debtor's
-            # channel values (the decisions keep them) are read again a part at a time (9M
-            # debtors at 10M cases, held through the review: 0.25 GB of its peak)
+            # what the rest of the night reads of them: the optimiser's account (the debtors'
+            # values, held whole through the review, were 0.25 GB of its peak at 10M cases)
             allocated = allocation.stats
             del allocation, reasons, debtors  # the book's features (a million rows a part) too
         replaces = _previous_run(con, business_date)
@@ -761,7 +762,7 @@ def _allocate_and_stage(
                 home,
                 cases,
                 holds,
-                (part.select(DEBTOR_VALUES) for part in debtor_parts),
+                debtor_values,
                 placed,
                 roster,
                 policy,
@@ -770,7 +771,7 @@ def _allocate_and_stage(
                 run_id,
             )
         # the widest frames let go before the report and the files are made
-        del holds, debtor_parts
+        del holds, debtor_values
     warnings = _warnings(scores, loaded, roster, placed)
     warnings += _allocation_warnings(allocated)
     warnings += _input_notes(loaded, replaces)

@@ -41,3 +41,17 @@ def test_the_folder_goes_when_the_night_fails(tmp_path: Path) -> None:
         parts.add(_part(0))
         raise RuntimeError("the night failed")
     assert not list(tmp_path.glob(f"{PARTS_PREFIX}*"))
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_narrowed_parts_give_only_their_columns_and_stand_alone(tmp_path: Path, count: int) -> None:
+    """The review reads each part's debtors' values only (run.py): the narrowed parts give
+    those columns, from memory or the files, once the wide parts are let go."""
+    with CaseParts.cleared(tmp_path, count) as parts:
+        for n in range(count):
+            parts.add(_part(n))
+        narrowed = parts.select(["case_id"])
+        del parts  # the wide parts let go: the narrowed ones stand alone
+        assert len(narrowed) == count
+        for n, frame in enumerate(narrowed):
+            assert_frame_equal(frame, _part(n).select("case_id"))
