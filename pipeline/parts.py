@@ -129,8 +129,9 @@ class CaseParts:
         return CaseParts(self._folder, stem)
 
     def select(self, columns: Sequence[str]) -> CaseParts:
-        """The same parts with only ``columns`` (to read later): the frames in memory narrowed,
-        the files read so. Once the wider parts are let go, only those columns stay held."""
+        """The same parts with only ``columns``, to read: the frames in memory narrowed, the
+        files read so. Once the wider parts are let go, only those columns stay held. Nothing
+        is added to it (it names the same files as the parts it narrows)."""
         narrowed = CaseParts(self._folder, self._stem)
         narrowed._frames = [frame.select(columns) for frame in self._frames]
         narrowed._count = self._count
@@ -142,6 +143,7 @@ class CaseParts:
         return self._folder / f"{self._stem}-{index}.arrow"
 
     def add(self, cases: pl.DataFrame) -> None:
+        assert self._columns is None, "narrowed parts are read, never added to (``select``)"
         if self._folder is None:
             self._frames.append(cases)
         else:
