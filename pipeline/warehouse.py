@@ -55,7 +55,7 @@ def memory_limit() -> str:
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        total = 2 * DEFAULT_MEMORY_MB * 10**6
+        return f"{DEFAULT_MEMORY_MB}MB"
     return f"{max(min(total // 2 // 10**6, DEFAULT_MEMORY_MB), 256)}MB"
 
 
