@@ -70,6 +70,7 @@ class Child:
     code: int
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float  # user and system, of the whole process tree (wait4)
     stdout: str
     stderr: str
     killed: str | None = None  # why the benchmark stopped it (--timeout, --max-rss-gb)
@@ -89,6 +90,10 @@ class StageMemory:
         self.offset = 0
         self.partial = b""
         self.by_stage: dict[str, dict[str, int]] = {}
+        # the CPU seconds (every thread's) each stage took: steadier than its wall time on a
+        # machine that other work shares, to compare two versions by
+        self.cpu_by_stage: dict[str, float] = {}
+        self.cpu_before = 0.0
 
     def __call__(self, pid: int) -> None:
         with self.err_path.open("rb") as handle:
@@ -100,6 +105,10 @@ class StageMemory:
             stage = next(iter(stage_lines(line.decode("utf-8", errors="replace"))), None)
             if stage is not None:
                 self.by_stage[stage] = proc_memory_mb(pid)
+                cpu = proc_cpu_seconds(pid)
+                if cpu is not None:
+                    self.cpu_by_stage[stage] = round(cpu - self.cpu_before, 2)
+                    self.cpu_before = cpu
 
 
 def proc_memory_mb(pid: int) -> dict[str, int]:
@@ -114,6 +123,16 @@ def proc_memory_mb(pid: int) -> dict[str, int]:
         if key in ("VmHWM", "VmRSS"):
             found[{"VmHWM": "peak_mb", "VmRSS": "rss_mb"}[key]] = int(value.split()[0]) // 1024
     return found
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """The user and system CPU seconds of ``pid``'s threads so far (None if it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the command's name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def run_child(
@@ -165,6 +184,7 @@ def run_child(
         code=process.returncode,
         seconds=seconds,
         peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         stdout=out_path.read_text(encoding="utf-8", errors="replace"),
         stderr=err_path.read_text(encoding="utf-8", errors="replace"),
         killed=killed,
@@ -354,6 +374,8 @@ def run_caseflow(
         "peak_rss_mb": round(child.peak_rss_mb),
         # the process's peak so far and its resident set as each stage ended (from /proc)
         "memory_by_stage": memory.by_stage,
+        "cpu_seconds": round(child.cpu_seconds, 2),
+        "cpu_by_stage": memory.cpu_by_stage,
         **night,
     }
 

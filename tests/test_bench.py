@@ -64,6 +64,9 @@ def test_the_line_times_every_stage_and_counts_what_was_written(
     memory = line["memory_by_stage"]  # read from /proc as each stage line appears
     assert memory and set(memory) <= set(line["stages"])
     assert all(0 < m["peak_mb"] <= line["peak_rss_mb"] + 1 for m in memory.values())
+    cpu = line["cpu_by_stage"]  # CPU seconds of each stage, from /proc, and the night's own
+    assert cpu and set(cpu) <= set(line["stages"]) and all(s >= 0 for s in cpu.values())
+    assert 0 < sum(cpu.values()) <= line["cpu_seconds"] + 0.1
     written = line["rows_written"]
     assert written["worklists"] > 0
     assert written["worklist_files_csv"] > 0
