@@ -227,9 +227,15 @@ class _Contacts:
         if _stats_missing(con):  # a warehouse from before the stats existed
             build_contact_stats(con)
         # The first night: every note is new, so each batch goes straight into contacts, with
-        # no anti-join and no copy into a temp table, and tonight's notes are all of contacts.
+        # no anti-join.
         self.first = _empty(con, "contacts")
-        self.staged = False  # a later night: tonight's new notes are in night_new_contacts
+        # No note loaded on this night or after it (every night run in date order): each batch
+        # goes straight into contacts too, less the notes already known, and tonight's new notes
+        # are then those of tonight's business_date. Else (a night run again, or a past night)
+        # the notes loaded before with this date are not tonight's: the new ones are put aside
+        # in night_new_contacts first, and copied in at the end (5M notes copied: 1.7 s, issue 8).
+        self.direct = not _loaded_since(con, "contacts", business_date)
+        self.staged = False  # tonight's new notes are in night_new_contacts
         self.added = 0
 
     def add(self, frame: pl.DataFrame) -> None:
@@ -242,9 +248,19 @@ class _Contacts:
             statement = "insert into contacts by name select * from incoming_rows"
             self.added += _insert(self.con, statement, "incoming_rows", incoming)
             return
+        known = "t.client_id = i.client_id and t.note_id = i.note_id"
+        if self.direct:
+            # only the notes of nights before tonight: tonight's batches carry distinct keys
+            before = f"t.business_date < date '{self.business_date.isoformat()}'"
+            statement = (
+                "insert into contacts by name select i.* from incoming_rows as i "
+                f"where not exists (select 1 from contacts as t where {before} and {known})"
+            )
+            self.added += _insert(self.con, statement, "incoming_rows", incoming)
+            return
         new = (
-            "select i.* from incoming_rows as i where not exists (select 1 from contacts as t "
-            "where t.client_id = i.client_id and t.note_id = i.note_id)"
+            "select i.* from incoming_rows as i "
+            f"where not exists (select 1 from contacts as t where {known})"
         )
         into = (
             "insert into night_new_contacts by name"
@@ -257,6 +273,9 @@ class _Contacts:
     def finish(self) -> int:
         if self.first and self.added:
             _fold_contact_stats(self.con, "contacts")  # tonight's notes are all of contacts
+        elif self.direct and self.added:
+            tonight = f"contacts where business_date = date '{self.business_date.isoformat()}'"
+            _fold_contact_stats(self.con, tonight)
         elif self.staged:
             self.added = _count(
                 self.con, "insert into contacts by name select * from night_new_contacts", {}
@@ -268,6 +287,12 @@ class _Contacts:
 
 def _empty(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(_count(con, f"select not exists (select 1 from {table})", {}))
+
+
+def _loaded_since(con: duckdb.DuckDBPyConnection, table: str, business_date: date) -> bool:
+    """Whether ``table`` has rows loaded on ``business_date`` or a later night."""
+    sql = f"select exists (select 1 from {table} where business_date >= $business_date)"
+    return bool(_count(con, sql, {"business_date": business_date}))
 
 
 def _fold_contact_stats(con: duckdb.DuckDBPyConnection, notes: str) -> None:

@@ -1,7 +1,7 @@
 """load: upserts, appends without duplicates, roster replacement, snapshots, paid-off cases."""
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -208,3 +208,49 @@ def test_a_load_inside_the_nights_transaction_commits_or_rolls_back_with_it(
         con.execute("delete from case_snapshots where case_id = 'nothing'")
     commit(con)
     assert con.execute("select count(*) from cases").fetchone() == (1,)
+
+
+def notes(*rows: tuple[str, date]) -> pl.DataFrame:
+    """(note_id, contacted on) rows: phone calls on case A that reached nobody."""
+    return pl.DataFrame(
+        {
+            "client_id": ["EASTBANK"] * len(rows),
+            "note_id": [r[0] for r in rows],
+            "case_id": ["A"] * len(rows),
+            "collector_id": ["C1"] * len(rows),
+            "channel": ["phone"] * len(rows),
+            "contacted_at": [datetime.combine(r[1], time(10)) for r in rows],
+            "outcome": ["no_answer"] * len(rows),
+            "promise_amount": pl.Series([None] * len(rows), dtype=pl.Float64),
+            "promise_date": pl.Series([None] * len(rows), dtype=pl.Date),
+            "complaint": [False] * len(rows),
+            "_file": ["contacts.csv"] * len(rows),
+            "_row": list(range(2, len(rows) + 2)),
+        }
+    )
+
+
+def _notes_and_attempts(con: duckdb.DuckDBPyConnection) -> tuple[list[str], int]:
+    ids = [r[0] for r in con.execute("select note_id from contacts order by 1").fetchall()]
+    found = con.execute("select attempts from case_contact_stats where case_id = 'A'").fetchone()
+    return ids, found[0] if found else 0
+
+
+def test_a_note_sent_again_is_loaded_and_counted_once_in_order_or_rerun(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A later night's file repeats a note known from the night before (the notes go straight
+    in, less the known ones), and a night run again brings its notes once more with a new one
+    (the new notes are put aside first): each note is in contacts once, and counted once in the
+    contact stats."""
+    files = [File("contacts.csv", "s", "contacts")]
+    night1 = notes(("n1", NIGHT1), ("n2", NIGHT1))
+    assert load(con, {"contacts": night1}, NO_REJECTS, files, NIGHT1).contacts_added == 2
+    night2 = notes(("n2", NIGHT1), ("n3", NIGHT2))
+    assert load(con, {"contacts": night2}, NO_REJECTS, files, NIGHT2).contacts_added == 1
+    assert _notes_and_attempts(con) == (["n1", "n2", "n3"], 3)
+    again = notes(("n2", NIGHT1), ("n3", NIGHT2), ("n4", NIGHT2))
+    assert load(con, {"contacts": again}, NO_REJECTS, files, NIGHT2).contacts_added == 1
+    assert _notes_and_attempts(con) == (["n1", "n2", "n3", "n4"], 4)
+    later = con.execute("select business_date from contacts where note_id = 'n3'").fetchone()
+    assert later == (NIGHT2,)
