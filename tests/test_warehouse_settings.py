@@ -1,13 +1,15 @@
 """DuckDB's memory limit: 2GB by default (half the machine if less), CASEFLOW_DUCKDB_MEMORY when
-well formed."""
+well formed; joins planned as written for a block, and the planner as it was after it."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline import warehouse
@@ -80,3 +82,30 @@ def test_polars_returns_freed_pages_within_a_second_unless_the_user_says_otherwi
     env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
     assert "dirty_decay_ms:1000" in _allocator_setting(env)
     assert _allocator_setting({**env, "_RJEM_MALLOC_CONF": "narenas:2"}) == "narenas:2"
+
+
+def _join_types(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The hash joins of a LEFT JOIN of many rows to a few whose filter DuckDB underestimates."""
+    plan = con.execute(
+        "explain analyze select * from many left join few using (k) where many.k % 7 = 0"
+    ).fetchall()[0][1]
+    return set(re.findall(r"Join Type: (\w+)", plan))
+
+
+def test_joins_are_planned_as_written_within_the_block_only(tmp_path: Path) -> None:
+    """DuckDB builds a LEFT JOIN's table on the side it estimates the smaller (here, wrongly, the
+    filtered rows: a RIGHT join); within ``joins_as_written`` on the table joined (the few), as
+    sql/night_part.sql needs. The planner is as it was after the block, a setting of the
+    user's own kept, even when the block fails."""
+    con = warehouse.connect(tmp_path)
+    con.execute("create table many as select range as k, range as v from range(200000)")
+    con.execute("create table few as select range * 7 as k, 'x' as w from range(20000)")
+    con.execute("SET disabled_optimizers = 'join_filter_pushdown'")
+    assert _join_types(con) == {"RIGHT"}
+    with warehouse.joins_as_written(con):
+        assert _join_types(con) == {"LEFT"}
+    assert _join_types(con) == {"RIGHT"}
+    with pytest.raises(ZeroDivisionError), warehouse.joins_as_written(con):
+        raise ZeroDivisionError
+    setting = con.execute("select current_setting('disabled_optimizers')").fetchall()[0][0]
+    assert setting == "join_filter_pushdown"
