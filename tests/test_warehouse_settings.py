@@ -85,7 +85,8 @@ def test_polars_returns_freed_pages_within_a_second_unless_the_user_says_otherwi
 
 
 def _join_types(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """The hash joins of a LEFT JOIN of many rows to a few whose filter DuckDB underestimates."""
+    """The join types DuckDB plans for a LEFT JOIN of filtered rows to a smaller table (whose
+    sizes it estimates at a row each)."""
     plan = con.execute(
         "explain analyze select * from many left join few using (k) where many.k % 7 = 0"
     ).fetchall()[0][1]
@@ -93,10 +94,10 @@ def _join_types(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def test_joins_are_planned_as_written_within_the_block_only(tmp_path: Path) -> None:
-    """DuckDB builds a LEFT JOIN's table on the side it estimates the smaller (here, wrongly, the
-    filtered rows: a RIGHT join); within ``joins_as_written`` on the table joined (the few), as
-    sql/night_part.sql needs. The planner is as it was after the block, a setting of the
-    user's own kept, even when the block fails."""
+    """DuckDB flips this LEFT JOIN into a RIGHT one, its table built on the filtered rows
+    instead of the smaller table joined, as it flipped three of sql/night_part.sql's on a
+    second night; within ``joins_as_written`` it stays as written. The planner is as it was
+    after the block, a setting of the user's own kept, even when the block fails."""
     con = warehouse.connect(tmp_path)
     con.execute("create table many as select range as k, range as v from range(200000)")
     con.execute("create table few as select range * 7 as k, 'x' as w from range(20000)")
