@@ -245,18 +245,15 @@ class _Contacts:
         incoming = _last_per_key(frame, ["client_id", "note_id"]).select(
             *CONTACT_COLUMNS, pl.lit(self.business_date).alias("business_date")
         )
-        if self.first:
-            statement = "insert into contacts by name select * from incoming_rows"
-            self.added += _insert(self.con, statement, "incoming_rows", incoming)
-            return
         known = "t.client_id = i.client_id and t.note_id = i.note_id"
         if self.direct:
-            # only the notes of nights before tonight: tonight's batches carry distinct keys
-            before = f"t.business_date < date '{self.business_date.isoformat()}'"
-            statement = (
-                "insert into contacts by name select i.* from incoming_rows as i "
-                f"where not exists (select 1 from contacts as t where {before} and {known})"
-            )
+            statement = "insert into contacts by name select i.* from incoming_rows as i"
+            if not self.first:
+                # only the notes of nights before tonight: tonight's batches carry distinct keys
+                before = f"t.business_date < date '{self.business_date.isoformat()}'"
+                statement += (
+                    f" where not exists (select 1 from contacts as t where {before} and {known})"
+                )
             self.added += _insert(self.con, statement, "incoming_rows", incoming)
             return
         new = (
@@ -272,11 +269,12 @@ class _Contacts:
         self.staged = True
 
     def finish(self) -> int:
-        if self.first and self.added:
-            _fold_contact_stats(self.con, "contacts")  # tonight's notes are all of contacts
-        elif self.direct and self.added:
-            tonight = f"contacts where business_date = date '{self.business_date.isoformat()}'"
-            _fold_contact_stats(self.con, tonight)
+        if self.direct and self.added:
+            # tonight's new notes: on the first night all of contacts, else those of its date
+            day = f"date '{self.business_date.isoformat()}'"
+            _fold_contact_stats(
+                self.con, "contacts" if self.first else f"contacts where business_date = {day}"
+            )
         elif self.staged:
             self.added = _count(
                 self.con, "insert into contacts by name select * from night_new_contacts", {}
