@@ -208,6 +208,33 @@ def test_the_night_says_how_it_was_solved() -> None:
     assert stats["fairness_bound"] == Policy().fairness_max_spread
 
 
+def test_the_fast_path_prices_with_one_lp_and_still_bounds_the_night() -> None:
+    # Every candidate fits the fast path's sample here, and an arc left out of the candidates
+    # (b's letter) would enter the LP: column generation would solve it again from scratch
+    # (a 1M-case night: 2-3 s a round) for prices that steer the greedy no better. One solve;
+    # the same placement, and the bound, over every arc, still bounds the night.
+    book = debtors(
+        [
+            debtor("a", value_phone=None, value_letter=782.0),
+            debtor("b", value_phone=None, value_letter=781.0),
+            debtor("c", value_phone=2.0, value_letter=782.0),
+            debtor("d", value_phone=2.0, value_letter=782.0),
+            debtor("e", value_phone=1.0),
+        ]
+    )
+    team = roster(
+        collector("P1", "phone", capacity=2),
+        collector("P2", "phone", capacity=1),
+        collector("L1", "letter", capacity=1),
+    )
+    fast = allocate(book, team, FAST)
+    assert fast.stats["lp"]["rounds"] == 1 and fast.stats["lp"]["sampled_share"] == 1.0
+    assert placed(fast) == {"a": "L1", "c": "P1", "d": "P2", "e": "P1"}
+    exact = allocate(book, team, Policy()).stats
+    assert fast.stats["objective"] == exact["objective"] == 787.0
+    assert fast.stats["upper_bound"] >= exact["objective"]
+
+
 def test_a_failed_lp_falls_back_on_the_greedy(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*_: object, **__: object) -> None:
         raise LPFailed("model_status is Infeasible")
