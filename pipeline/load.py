@@ -96,6 +96,21 @@ class LoadStats:
 
 CASE_COLUMNS = COLUMNS["cases"]
 CASE_KEYS = ("client_id", "case_id")
+# What a client's file changes from one night to the next for nearly every case it sends again:
+# the amount, the days overdue, the status, the file itself. A known case's other columns (the
+# debtor's name, numbers and address, the case's terms) are rewritten only where one of them
+# differs (``_upsert_cases``).
+CASE_DAILY_COLUMNS = (
+    "batch_id",
+    "amount_owed",
+    "days_overdue",
+    "last_payment_date",
+    "last_payment_amount",
+    "status",
+    "do_not_contact",
+    "as_of",
+    "source_file",
+)
 PAYMENT_COLUMNS = COLUMNS["payments"]
 CONTACT_COLUMNS = COLUMNS["contacts"]
 COLLECTOR_COLUMNS = (
@@ -176,10 +191,26 @@ def _upsert_cases(
     # deletes and re-inserts every known case through the key's index (8 CPU seconds for a
     # book of 1M sent again, against 3 for the update; the same rows either way).
     on = "c.client_id = i.client_id and c.case_id = i.case_id"
-    sets = ", ".join(f"{c} = i.{c}" for c in incoming.columns if c not in CASE_KEYS)
     relation = frame_relation(con, incoming)
-    update = f"update cases as c set {sets} from incoming_cases as i where {on}"
-    updated = _run_over(relation, "incoming_cases", update)
+    # Two updates, the same rows as one of every column: DuckDB keeps a new version of each
+    # column an UPDATE sets, for every row it touches, and a book sent again changes little but
+    # its daily columns (a 1M book: 2.9-3.0 s for every column, 0.5-0.6 s for the daily ones
+    # and 0.7-0.8 s to find that no other one changed).
+    daily = [c for c in incoming.columns if c in CASE_DAILY_COLUMNS]
+    rest = [c for c in incoming.columns if c not in CASE_KEYS and c not in CASE_DAILY_COLUMNS]
+    changed = " or ".join(f"c.{c} is distinct from i.{c}" for c in rest)
+    updated = _run_over(
+        relation,
+        "incoming_cases",
+        f"update cases as c set {_sets(daily)} from incoming_cases as i where {on}",
+    )
+    if rest:
+        _run_over(
+            relation,
+            "incoming_cases",
+            f"update cases as c set {_sets(rest)} from incoming_cases as i "
+            f"where {on} and ({changed})",
+        )
     added = _run_over(
         relation,
         "incoming_cases",
@@ -187,6 +218,11 @@ def _upsert_cases(
         f"where not exists (select 1 from cases as c where {on})",
     )
     return updated + added
+
+
+def _sets(columns: Sequence[str]) -> str:
+    """The SET list of an UPDATE of ``columns`` from ``i``."""
+    return ", ".join(f"{c} = i.{c}" for c in columns)
 
 
 def _append(

@@ -163,6 +163,37 @@ def test_a_later_file_updates_a_case(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("select amount_owed, as_of from cases").fetchone() == (450, NIGHT2)
 
 
+def test_a_case_sent_again_takes_every_column_of_the_later_file(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """The load updates a known case's daily columns (amount, days, status) and its other ones
+    (the debtor's name, numbers, address, the case's terms) in two statements, the second only
+    where one differs: whatever changed, the case ends up as the later file sent it."""
+    first = cases(("A", 500.0, "D1"), ("B", 300.0, "D2"), ("C", 200.0, "D3"))
+    load(con, {"cases": first}, NO_REJECTS, [File("c1.csv", "s1")], NIGHT1)
+    later = cases(("A", 450.0, "D1"), ("B", 290.0, "D2"), ("C", 200.0, "D3"), ("D", 90.0, "D4"))
+    later = later.with_columns(
+        days_overdue=pl.col("days_overdue") + 7,
+        # A moved and has a new phone; C's district is known now, and its return date moved
+        phone=pl.when(pl.col("case_id") == "A").then(pl.lit("13700137000")).otherwise("phone"),
+        address=pl.when(pl.col("case_id") == "A").then(pl.lit("上海市")).otherwise("address"),
+        district=pl.when(pl.col("case_id") == "C").then(pl.lit("西湖区")),
+        return_date=pl.when(pl.col("case_id") == "C")
+        .then(pl.col("return_date") + timedelta(days=30))
+        .otherwise("return_date"),
+        _file=pl.lit("c2.csv"),
+    )
+    stats = load(con, {"cases": later}, NO_REJECTS, [File("c2.csv", "s2")], NIGHT2)
+    assert stats.cases_upserted == 4
+    columns = [c for c in later.columns if not c.startswith("_")]
+    stored = warehouse.select(con, f"select {', '.join(columns)}, as_of from cases order by 2")
+    expected = later.select(columns).sort("case_id")
+    for column in columns:
+        got = stored.get_column(column).cast(expected.schema[column]).to_list()
+        assert got == expected.get_column(column).to_list(), column
+    assert set(stored.get_column("as_of").to_list()) == {NIGHT2}
+
+
 def test_a_failure_leaves_the_warehouse_as_it_was(con: duckdb.DuckDBPyConnection) -> None:
     load(con, {"cases": cases(("A", 500.0, "D1"))}, NO_REJECTS, [File("c1.csv", "s1")], NIGHT1)
     broken = cases(("B", 600.0, "D2")).with_columns(pl.lit(None, dtype=pl.Utf8).alias("city"))
